@@ -1,0 +1,1 @@
+"""Benchmark definitions (JSON data) and the embedded benchmark's data and hub."""

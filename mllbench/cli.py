@@ -1,0 +1,324 @@
+"""The ``mllbench`` command line (click + rich)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from mllbench.types import MllbenchError
+
+DEFAULT_BENCHMARK = "embedded"
+
+
+def default_registry(benchmark: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mllbench" / "registry" / Path(benchmark).stem
+
+
+class State:
+    """Lazily built host, benchmark and session (nothing loads for --help)."""
+
+    def __init__(self, benchmark: str, registry: str | None, quiet: bool, options: dict):
+        self.benchmark_name, self.registry, self.quiet, self.options = benchmark, registry, quiet, options
+        self._session = None
+
+    @property
+    def host(self):
+        from mllbench.host import get_host
+
+        return get_host()
+
+    @property
+    def bench(self):
+        return self.session.bench
+
+    @property
+    def session(self):
+        if self._session is None:
+            from mllbench.benchmark import load_benchmark
+            from mllbench.pipeline import Session
+            from mllbench.registry.store import Store
+
+            bench = load_benchmark(self.host, self.benchmark_name)
+            root = Path(self.registry) if self.registry else default_registry(bench.name)
+            opts = {**bench.defaults, **{k: v for k, v in self.options.items() if v is not None}}
+            self._session = Session(bench, Store(root), captioner=opts.get("captioner", "template"),
+                                    embedder=opts.get("embedder", "minilm"),
+                                    batch_size=int(opts.get("batch_size", 64)), device=opts.get("device"))
+        return self._session
+
+    @contextmanager
+    def progress(self) -> Iterator[None]:
+        """One rich progress display for the command; a sub-task per model/task."""
+        if self.quiet:
+            yield
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), transient=False, console=console(err=True)) as bar:
+            def reporter(description: str, total: int):
+                task = bar.add_task(description, total=total)
+                return lambda done, total_: bar.update(task, completed=done, total=total_)
+
+            self.session.report = reporter
+            yield
+
+
+def console(err: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=err)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--benchmark", "-b", default=lambda: os.environ.get("MLLBENCH_BENCHMARK", DEFAULT_BENCHMARK),
+              show_default="embedded", help="Benchmark name (see `mllbench benchmarks`) or a JSON definition.")
+@click.option("--registry", envvar="MLLBENCH_REGISTRY", default=None,
+              help="Registry directory (labels, predictions, results). Default: ~/.cache/mllbench/registry/<benchmark>.")
+@click.option("--embedder", default=None, help="Text embedder for class/node captions (minilm, hashing, ...).")
+@click.option("--captioner", default=None, help="Caption generator for task classes (template, ...).")
+@click.option("--device", default=None, help="Torch device for models (default: cuda if available, else cpu).")
+@click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
+@click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.version_option(package_name="mllbench")
+@click.pass_context
+def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, quiet):
+    """Select and reuse pre-trained vision-language models (Model Label Learning).
+
+    Typical use: `mllbench run --method mll --tasks all`, then
+    `mllbench leaderboard`. Models run once; labels and predictions are
+    cached in the registry, so scoring another selector takes seconds.
+    """
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    ctx.obj = State(benchmark, registry, quiet, {"embedder": embedder, "captioner": captioner,
+                                                  "device": device, "batch_size": batch_size})
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def plugins(state: State, as_json: bool):
+    """List plugins (built-in and installed), their hooks and what they register."""
+    records = state.host.plugins
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in records], indent=1))
+        return
+    from rich.table import Table
+
+    t = Table(title="mllbench plugins")
+    for col in ("name", "distribution", "version", "registers", "status"):
+        t.add_column(col)
+    for r in records:
+        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in r.registered.items())
+        t.add_row(r.name, r.distribution, r.version, registers, f"[red]{r.error}[/red]" if r.error else "ok")
+    console().print(t)
+
+
+@cli.command()
+@click.pass_obj
+def benchmarks(state: State):
+    """List registered benchmark definitions."""
+    for name, path in sorted(state.host.registries["benchmark"].items()):
+        click.echo(f"{name}\t{path}")
+
+
+@cli.command()
+@click.pass_obj
+def models(state: State):
+    """Describe the hub: architecture, training data, params, ImageNet accuracy."""
+    from rich.table import Table
+
+    bench = state.bench
+    keys = sorted({k for m in bench.models for k in m.get("metadata", {})})
+    t = Table(title=f"hub of benchmark {bench.name!r} ({len(bench.models)} models)")
+    for col in ("id", "provider", *keys):
+        t.add_column(col, overflow="fold")
+    for m in bench.models:
+        t.add_row(m["id"], m.get("provider", "open_clip"), *[str(m.get("metadata", {}).get(k, "")) for k in keys])
+    console().print(t)
+
+
+@cli.command()
+@click.pass_obj
+def tasks(state: State):
+    """Describe target tasks and sample datasets: domain, task type, classes, source."""
+    from rich.table import Table
+
+    bench = state.bench
+    t = Table(title=f"datasets of benchmark {bench.name!r}")
+    for col in ("role", "name", "domain", "task type", "classes", "source / licence"):
+        t.add_column(col, overflow="fold")
+    for role, entries in (("target", bench.targets), ("sample", bench.samples)):
+        for e in entries:
+            info = bench.task_info(e["name"])
+            classes = ", ".join(info.classnames[:8]) + (f" … ({len(info.classnames)})" if len(info.classnames) > 8 else "")
+            t.add_row(role, info.name, info.domain, info.task_type, classes,
+                      f"{e.get('source')}; {e.get('licence', '')}".strip("; "))
+    console().print(t)
+
+
+@cli.command()
+@click.option("--models", "model_spec", default="all", show_default=True, help="'all' or comma-separated model ids.")
+@click.pass_obj
+def label(state: State, model_spec: str):
+    """Label hub models on the semantic graph (resumable; only what is missing)."""
+    session = state.session
+    ids = [m["id"] for m in session.bench.models] if model_spec == "all" else model_spec.split(",")
+    for i in ids:
+        session.bench.model_entry(i)
+    with state.progress():
+        session.ensure(ids, [])
+    graph = session.graph()
+    click.echo(f"labels current for {len(ids)} models on {len(graph.wnids)} nodes / "
+               f"{len(graph.image_refs)} images (graph {graph.hash}) in {session.store.root}")
+
+
+def selection_options(f):
+    for option in reversed([
+        click.option("--method", "-m", default="mll", show_default=True, help="Selector (see `mllbench plugins`)."),
+        click.option("--k", "k", type=int, default=1, show_default=True, help="Models reused per class (Eqs. 8-10)."),
+        click.option("--alpha", type=float, default=0.7, show_default=True, help="Eq. 7 balance of class vs overall precision."),
+        click.option("--nodes-per-class", type=int, default=5, show_default=True, help="Graph nodes matched to each class (Z)."),
+        click.option("--normalize-z/--raw-z", default=False, show_default=True, help="Normalise Z's columns to sum to 1."),
+        click.option("--logit-scale", type=float, default=100.0, show_default=True, help="Softmax scale in Eqs. 8-9 (1 = literal)."),
+        click.option("--weighting", type=click.Choice(["entropy", "inverse-entropy", "uniform"]), default="entropy",
+                     show_default=True, help="Eq. 9 ensemble weights."),
+    ]):
+        f = option(f)
+    return f
+
+
+def selector_params(alpha: float, nodes_per_class: int, normalize_z: bool) -> dict:
+    return {"alpha": alpha, "nodes_per_class": nodes_per_class, "normalize_z": normalize_z}
+
+
+@cli.command()
+@click.option("--task", "-t", required=True, help="Target task name (see `mllbench tasks`).")
+@selection_options
+@click.pass_obj
+def select(state: State, task, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting):
+    """Show the models a selector picks for each class of a task, with scores."""
+    from rich.table import Table
+
+    from mllbench.reuse import top_k_models
+
+    session = state.session
+    session.bench.task_entry(task)
+    with state.progress():
+        session.ensure([m["id"] for m in session.bench.models], [])
+        scores = session.select(method, task, selector_params(alpha, nodes_per_class, normalize_z))
+    info = session.bench.task_info(task)
+    ids = [m["id"] for m in session.bench.models]
+    chosen = top_k_models(scores, k)
+    t = Table(title=f"{method} on {task} (k={k})")
+    t.add_column("class")
+    t.add_column("selected models (score)")
+    for j, c in enumerate(info.classnames):
+        t.add_row(c, ", ".join(f"{ids[m]} ({scores[m, j]:.4f})" for m in chosen[:, j]))
+    console().print(t)
+
+
+@cli.command()
+@click.option("--tasks", "task_spec", default="all", show_default=True, help="'all' or comma-separated target tasks.")
+@selection_options
+@click.pass_obj
+def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting):
+    """Label what is missing, select, reuse, evaluate and store the result."""
+    from mllbench.pipeline import run_method
+
+    session = state.session
+    tasks_ = session.bench.resolve_tasks(task_spec)
+    session.bench.host.get("selector", method)
+    params = selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}
+    with state.progress():
+        result, path = run_method(session, method, tasks_, params, k, logit_scale, weighting)
+    from rich.table import Table
+
+    t = Table(title=f"{method} (k={k}) on {session.bench.name}")
+    t.add_column("task")
+    t.add_column("accuracy", justify="right")
+    t.add_column("models reused", overflow="fold")
+    for name, r in result["tasks"].items():
+        t.add_row(name, f"{r['accuracy']:.4f}", ", ".join(r["models_used"]))
+    t.add_row("[b]average[/b]", f"[b]{result['average']:.4f}[/b]", "")
+    console().print(t)
+    click.echo(f"result written to {path}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "csv", "latex"]), default="rich",
+              show_default=True)
+@click.option("--per-model", is_flag=True, help="Also show every hub model's accuracy per task (ground truth).")
+@click.option("--no-oracle", is_flag=True, help="Skip the oracle row (needs cached predictions).")
+@click.pass_obj
+def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool):
+    """Methods x tasks accuracy from stored results, with the oracle row."""
+    from mllbench.leaderboard import load_results, render, table
+    from mllbench.pipeline import ground_truth
+
+    session = state.session
+    bench = session.bench
+    tasks_ = [t["name"] for t in bench.targets]
+    results = [r for r in load_results(session.store.results_dir(bench.name)) if r.get("benchmark") == bench.name]
+    if not results:
+        raise MllbenchError(f"no results for benchmark {bench.name!r} in {session.store.root}; "
+                            "run `mllbench run --method mll --tasks all` first")
+    oracle = None
+    truth = None
+    if not no_oracle or per_model:
+        with state.progress():
+            truth = ground_truth(session, tasks_)
+        oracle = None if no_oracle else dict(zip(tasks_, truth.max(0)))
+    header, rows = table(results, tasks_, oracle)
+    sections = [(f"leaderboard: {bench.name} (accuracy after reuse)", header, rows)]
+    if per_model and truth is not None:
+        from mllbench.leaderboard import _cells
+
+        sections.append(("ground truth: every hub model on every task", ["model", *tasks_, "avg"],
+                         [[m["id"], *_cells(list(truth[i]), 4)] for i, m in enumerate(bench.models)]))
+    for title, head, body in sections:
+        text = render(head, body, fmt)
+        if text is None:
+            from rich.table import Table
+
+            t = Table(title=title)
+            for col in head:
+                t.add_column(col, justify="left" if col in ("method", "model", "version") else "right")
+            for row in body:
+                t.add_row(*row)
+            console().print(t)
+        else:
+            click.echo(text)
+
+
+def main() -> None:
+    """Entry point: user errors become one line, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MllbenchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a plugin's bug: one line, traceback on request
+        if os.environ.get("MLLBENCH_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"Error: {type(exc).__name__}: {exc} (set MLLBENCH_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

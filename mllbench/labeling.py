@@ -1,0 +1,180 @@
+"""Model labeling (Eqs. 2-4): run each model once over the graph, store the label.
+
+A label stores what makes any s^v_{m,x} computable without the model: the
+model's embedding of every graph image and of every node caption (float16).
+That is O((images + nodes) x d), not the dense images x nodes matrix: at the
+paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
+per model instead of ~12 GB.
+
+Labels grow: rows are keyed by image reference and caption hash, so after
+the graph gains nodes or images only the new rows are computed. A run writes
+to ``<model>.partial.h5`` after every batch and resumes from it; the finished
+label replaces ``<model>.h5`` atomically.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import h5py
+import numpy as np
+
+from mllbench.graph import SemanticGraph
+from mllbench.mll import cosine
+from mllbench.registry.store import STR, Store, atomic_h5, open_checked, text_key
+from mllbench.types import MllbenchError, VisionLanguageModel
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]:
+    if not path.exists():
+        return {}, {}, None
+    f = open_checked(path, f"label of {model_id}")
+    images = {r.decode() if isinstance(r, bytes) else r: i for i, r in enumerate(f["image_refs"][:])}
+    captions = {k: i for i, k in enumerate(f["caption_keys"][:])}
+    return images, captions, f
+
+
+def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
+    path = store.label_path(model_id)
+    if not path.exists():
+        return False
+    with open_checked(path, f"label of {model_id}") as f:
+        return f.attrs.get("graph_hash") == graph.hash
+
+
+def _open_partial(path: Path, graph: SemanticGraph, model_id: str) -> h5py.File:
+    """The resumable scratch file, restarted if stale or unreadable."""
+    if path.exists():
+        try:
+            f = h5py.File(path, "a")
+            if f.attrs.get("graph_hash") == graph.hash and f.attrs.get("model_id") == model_id:
+                return f
+            f.close()
+        except OSError:  # killed mid-write: start this model over
+            pass
+        path.unlink()
+    f = h5py.File(path, "w")
+    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0})
+    return f
+
+
+def label_model(store: Store, graph: SemanticGraph, model_id: str,
+                load_model: Callable[[], VisionLanguageModel],
+                open_image: Callable[[str], Any], batch_size: int = 64,
+                progress: Progress | None = None) -> str:
+    """Label one model on ``graph``; returns "cached", "labeled" or "updated"."""
+    final = store.label_path(model_id)
+    with Store.locked(final.parent):
+        if label_is_current(store, graph, model_id):
+            return "cached"
+        old_images, old_captions, old = _old_label(final, model_id)
+        caption_keys = [text_key(c) for c in graph.captions]
+        need_images = [i for i, r in enumerate(graph.image_refs) if r not in old_images]
+        need_captions = [j for j, k in enumerate(caption_keys) if k not in old_captions]
+        model: VisionLanguageModel | None = None
+        with _open_partial(store.label_path(model_id, partial=True), graph, model_id) as part:
+            if "caption_emb" not in part and need_captions:
+                model = load_model()
+                emb = model.encode_texts([graph.captions[j] for j in need_captions])
+                part.create_dataset("caption_emb", data=emb.astype(np.float16))
+                part.flush()
+            done, total = int(part.attrs["n_done"]), len(need_images)
+            if progress:
+                progress(done, total)
+            for start in range(done, total, batch_size):
+                model = model or load_model()
+                batch = need_images[start:start + batch_size]
+                emb = model.encode_images([open_image(graph.image_refs[i]) for i in batch])
+                if "image_emb" not in part:
+                    part.create_dataset("image_emb", shape=(total, emb.shape[1]), dtype=np.float16)
+                part["image_emb"][start:start + len(batch)] = emb.astype(np.float16)
+                part.attrs["n_done"] = start + len(batch)
+                part.flush()
+                if progress:
+                    progress(start + len(batch), total)
+            _assemble(final, graph, model_id, caption_keys, need_images, need_captions,
+                      old_images, old_captions, old, part)
+        if old is not None:
+            old.close()
+        store.label_path(model_id, partial=True).unlink()
+        return "updated" if old is not None else "labeled"
+
+
+def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],
+              need_images: list[int], need_captions: list[int], old_images: dict,
+              old_captions: dict, old: h5py.File | None, part: h5py.File) -> None:
+    """Merge reused rows of the old label with the new ones, in graph order."""
+    def merged(n: int, need: list[int], new, reuse_rows: list[int | None], old_data) -> np.ndarray:
+        dim = new.shape[1] if new is not None else old_data.shape[1]
+        out = np.zeros((n, dim), dtype=np.float16)
+        if need:
+            out[need] = new[:]
+        keep = [i for i, r in enumerate(reuse_rows) if r is not None]
+        if keep:
+            rows = np.array([reuse_rows[i] for i in keep])
+            order = np.argsort(rows)  # h5py reads need increasing indices
+            out[np.array(keep)[order]] = old_data[rows[order]]
+        return out
+
+    images = merged(len(graph.image_refs), need_images, part.get("image_emb"),
+                    [old_images.get(r) for r in graph.image_refs], old and old["image_emb"])
+    captions = merged(len(graph.captions), need_captions, part.get("caption_emb"),
+                      [old_captions.get(k) for k in caption_keys], old and old["caption_emb"])
+    with atomic_h5(final) as f:
+        f.attrs.update({"model_id": model_id, "graph_hash": graph.hash,
+                        "node_hash": graph.node_hash, "image_hash": graph.image_hash})
+        f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
+        f["caption_keys"] = np.array(caption_keys, dtype="S40")
+        f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
+        f["caption_emb"] = captions
+
+
+class GraphLabels:
+    """The selectors' read access to G and the stored labels (a LabelView)."""
+
+    def __init__(self, store: Store, graph: SemanticGraph, embed: Callable[[Sequence[str]], np.ndarray]):
+        self.store, self.graph, self._embed = store, graph, embed
+        self.wnids, self.names, self.captions = graph.wnids, graph.names, graph.captions
+        self.n_images = graph.n_images
+        self._files: dict[str, h5py.File] = {}
+
+    def node_caption_embeddings(self) -> np.ndarray:
+        return self._embed(list(self.graph.captions))
+
+    def _label(self, model_id: str) -> h5py.File:
+        if model_id not in self._files:  # opened once per run, not per task
+            path = self.store.label_path(model_id)
+            if not path.exists():
+                raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
+            f = open_checked(path, f"label of {model_id}")
+            if f.attrs.get("graph_hash") != self.graph.hash:
+                f.close()
+                raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
+                                    "run `mllbench label` to update it")
+            self._files[model_id] = f
+        return self._files[model_id]
+
+    def similarities(self, model_id: str, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """s^v_{m,x} for the images of ``nodes`` against ``nodes``' captions.
+
+        Returns (sim, image_node): sim is (n, len(nodes)); image_node[i] is the
+        position in ``nodes`` of the node image i represents.
+        """
+        f = self._label(model_id)
+        nodes = np.asarray(nodes)
+        per_node = [self.graph.images_of(v) for v in nodes]
+        images = np.concatenate(per_node) if per_node else np.zeros(0, np.int64)
+        image_node = np.repeat(np.arange(len(nodes)), [len(p) for p in per_node])
+        unique, inverse = np.unique(images, return_inverse=True)
+        order = np.argsort(nodes)
+        caption = np.empty((len(nodes), f["caption_emb"].shape[1]), np.float32)
+        caption[order] = f["caption_emb"][nodes[order]]
+        image = f["image_emb"][unique].astype(np.float32)[inverse]
+        return cosine(image, caption), image_node
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()

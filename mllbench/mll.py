@@ -1,0 +1,88 @@
+"""Model Label Learning maths, Eqs. 2-7 of the paper: arrays in, arrays out.
+
+Choices where the paper is silent (each is a parameter of the MLL selector,
+and listed in the README):
+- ``nodes_per_class``: how many graph nodes each class is matched to (the
+  paper writes "top k"; the authors' code uses 5, which is our default).
+- ``normalize_z``: Z holds raw caption cosine similarities as printed; set it
+  to divide each column by its sum so p_{m,y} is a weighted mean instead.
+- ties in the Eq. 5 argmax go to the first selected node (numpy argmax); a tie
+  therefore counts as correct only for that node.
+- nodes without images carry no label and are never matched.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of ``a`` with every row of ``b``."""
+    return l2_normalize(a) @ l2_normalize(b).T
+
+
+def model_label(image_emb: np.ndarray, caption_emb: np.ndarray) -> np.ndarray:
+    """Eq. 2-4: s^v_{m,x} = sim(I_m(x), T_m(d_v)) for images x and nodes v."""
+    return cosine(image_emb, caption_emb)
+
+
+def transfer_matrix(class_emb: np.ndarray, node_emb: np.ndarray, nodes_per_class: int,
+                    eligible: np.ndarray | None = None,
+                    normalize_z: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Match classes to graph nodes by caption similarity (Sec. 4.2).
+
+    Returns ``(selected, Z)``: the sorted indices of V^Selected into the node
+    list and Z of shape (|V^Selected|, C) whose entry z_vy is the caption
+    similarity of node v and class y if v is among y's top nodes, else 0.
+    """
+    sim = cosine(node_emb, class_emb)  # (V, C)
+    if eligible is not None:
+        sim = np.where(np.asarray(eligible, bool)[:, None], sim, -np.inf)
+    n_eligible = int(np.isfinite(sim[:, 0]).sum()) if sim.size else 0
+    k = min(nodes_per_class, n_eligible)
+    if k == 0:
+        raise ValueError("no graph node is eligible for matching")
+    # stable descending sort: ties go to the lower node index
+    top = np.argsort(-sim, axis=0, kind="stable")[:k]  # (k, C)
+    selected = np.unique(top)
+    z = np.zeros((len(selected), sim.shape[1]), dtype=np.float32)
+    row = np.searchsorted(selected, top)
+    cols = np.broadcast_to(np.arange(sim.shape[1]), top.shape)
+    z[row, cols] = sim[top, cols]
+    if normalize_z:
+        z = z / np.where(z.sum(0) == 0, 1, z.sum(0))
+    return selected, z
+
+
+def node_precision(sim: np.ndarray, image_node: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Eq. 5: p_{m,v}, the share of X_v whose argmax over V^Selected is v.
+
+    ``sim`` is (n_images, |V^Selected|): s^v_{m,x} restricted to the selected
+    nodes; ``image_node[i]`` is the position (in V^Selected) of the node image
+    i represents. An image shared by several nodes appears once per node.
+    Works on a batch of models when ``sim`` is (M, n_images, |V^Selected|).
+    """
+    hits = (np.argmax(sim, axis=-1) == image_node).astype(np.float64)
+    counts = np.bincount(image_node, minlength=n_nodes).astype(np.float64)
+    if hits.ndim == 1:
+        correct = np.bincount(image_node, weights=hits, minlength=n_nodes)
+    else:
+        correct = np.stack([np.bincount(image_node, weights=h, minlength=n_nodes) for h in hits])
+    return correct / np.where(counts == 0, 1, counts)
+
+
+def class_precision(p_v: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Eq. 6: p_{m,y} = sum_v p_{m,v} z_vy (rows of ``p_v`` are models)."""
+    return np.asarray(p_v) @ np.asarray(z)
+
+
+def reuse_metric(p_y: np.ndarray, alpha: float) -> np.ndarray:
+    """Eq. 7: r_{m,y} = alpha p_{m,y} + (1 - alpha) mean_y' p_{m,y'}."""
+    p_y = np.asarray(p_y, dtype=np.float64)
+    return alpha * p_y + (1.0 - alpha) * p_y.mean(axis=-1, keepdims=True)

@@ -1,0 +1,240 @@
+"""The pipeline: graph -> labels -> predictions -> selection -> reuse -> results.
+
+``Session`` owns one benchmark + registry and hands selectors their context.
+Models run only when something they would produce is missing from the
+registry, one model loaded at a time, so a rerun (or scoring a new selector)
+costs seconds.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mllbench import __version__
+from mllbench.benchmark import Benchmark
+from mllbench.evaluate import cached_predictions, predict
+from mllbench.graph import SemanticGraph, build_graph
+from mllbench.labeling import GraphLabels, label_is_current, label_model
+from mllbench.registry.store import Store, load_graph, save_graph
+from mllbench.reuse import ensemble_scores, top_k_models
+from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
+
+RESULT_SCHEMA = 1
+Reporter = Callable[[str, int], Callable[[int, int], None]]  # (description, total) -> update
+
+
+def quiet_reporter(description: str, total: int) -> Callable[[int, int], None]:
+    return lambda done, total: None
+
+
+@dataclass
+class Session:
+    bench: Benchmark
+    store: Store
+    captioner: str = "template"
+    embedder: str = "minilm"
+    batch_size: int = 64
+    device: str | None = None
+    report: Reporter = quiet_reporter
+    _model: tuple[str, VisionLanguageModel] | None = None
+    _graph: SemanticGraph | None = None
+    _services: dict[str, Any] = field(default_factory=dict)
+    _captions: dict[tuple, list] = field(default_factory=dict)
+
+    # --- services ----------------------------------------------------------
+    def model(self, model_id: str) -> VisionLanguageModel:
+        """Load a model, freeing the previous one (one in memory at a time)."""
+        if self._model and self._model[0] == model_id:
+            return self._model[1]
+        self.release_model()
+        options = {"device": self.device} if self.device else {}
+        self._model = (model_id, self.bench.load_model(model_id, **options))
+        return self._model[1]
+
+    def release_model(self) -> None:
+        if self._model is not None:
+            self._model = None
+            gc.collect()
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _service(self, kind: str, name: str) -> Any:
+        key = f"{kind}:{name}"
+        if key not in self._services:
+            self._services[key] = self.bench.host.get(kind, name)({})
+        return self._services[key]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Caption embeddings through the on-disk cache (no model needed on a hit)."""
+        return self.store.embedding_cache(self.embedder).get(
+            list(texts), lambda missing: self._service("embedder", self.embedder)(missing))
+
+    def captions(self, task: TaskInfo, classname: str) -> list:
+        key = (classname, task.domain, task.task_type)
+        if key not in self._captions:
+            self._captions[key] = list(self._service("captioner", self.captioner)(*key))
+        return self._captions[key]
+
+    def encode_text(self, model_id: str, texts: Sequence[str]) -> np.ndarray:
+        """A hub model's text embeddings, cached per model in the registry."""
+        return self.store.text_cache(model_id).get(list(texts), lambda t: self.model(model_id).encode_texts(t))
+
+    # --- graph and labels --------------------------------------------------
+    def graph(self) -> SemanticGraph:
+        if self._graph is None:
+            settings = {"images_per_node": 75, "seed": 0, **self.bench.graph}
+            samples = [self.bench.dataset(s["name"]) for s in self.bench.samples]
+            if not samples:
+                raise MllbenchError(f"benchmark {self.bench.name!r} has no sample datasets to build a graph from")
+            fresh = build_graph(samples, **settings)
+            stored = load_graph(self.store)
+            if stored is None or stored.hash != fresh.hash:
+                save_graph(self.store, fresh)
+            self._graph = fresh
+        return self._graph
+
+    def open_image(self, ref: str):
+        name, _, index = ref.rpartition(":")
+        return self.bench.dataset(name).image(int(index))
+
+    def ensure(self, model_ids: Sequence[str], tasks: Sequence[str], labels: bool = True) -> None:
+        """Label models and cache their predictions where the registry lacks them."""
+        graph = self.graph() if labels else None
+        for model_id in model_ids:
+            if graph is not None and not label_is_current(self.store, graph, model_id):
+                update = self.report(f"label {model_id}", len(graph.image_refs))
+                label_model(self.store, graph, model_id, lambda: self.model(model_id), self.open_image,
+                            self.batch_size, update)
+            for task in tasks:
+                ds = self.bench.dataset(task)
+                if cached_predictions(self.store, ds, model_id) is None:
+                    update = self.report(f"predict {model_id} on {task}", len(ds))
+                    predict(self.store, ds, model_id, self.model(model_id), self.batch_size, update)
+        self.release_model()
+
+    def predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        ds = self.bench.dataset(task)
+        cached = cached_predictions(self.store, ds, model_id)
+        if cached is None:
+            self.ensure([model_id], [task], labels=False)
+            cached = cached_predictions(self.store, ds, model_id)
+        return cached
+
+    def accuracy(self, model_id: str, task: str) -> float:
+        sims, labels = self.predictions(task, model_id)
+        return float(np.mean(sims.argmax(1) == labels))
+
+    # --- selection and reuse -----------------------------------------------
+    def context(self, task: str, params: dict) -> SelectionContext:
+        sample_infos = tuple(self.bench.task_info(s["name"]) for s in self.bench.samples)
+        return SelectionContext(
+            task=self.bench.task_info(task), models=self.bench.model_infos,
+            labels=GraphLabels(self.store, self.graph(), self.embed), captions=self.captions,
+            embed=self.embed, encode_text=self.encode_text, sample_tasks=sample_infos,
+            sample_accuracy=self.accuracy, params=params)
+
+    def select(self, method: str, task: str, params: dict) -> np.ndarray:
+        selector = self.bench.host.get("selector", method)
+        ctx = self.context(task, params)
+        try:
+            scores = np.asarray(selector(ctx), dtype=np.float64)
+        finally:
+            ctx.labels.close()
+        expected = (len(self.bench.models), len(ctx.task.classnames))
+        if scores.shape != expected:
+            raise MllbenchError(f"selector {method!r} returned scores of shape {scores.shape}, "
+                                f"expected (n_models, n_classes) = {expected}")
+        return scores
+
+    def reuse(self, task: str, scores: np.ndarray, k: int, logit_scale: float,
+              weighting: str) -> dict:
+        """Eqs. 8-10 on cached predictions; accuracy and what was reused."""
+        chosen = top_k_models(scores, k)
+        used = np.unique(chosen)
+        ids = [m["id"] for m in self.bench.models]
+        sims = {m: self.predictions(task, ids[m]) for m in used}
+        labels = sims[used[0]][1]
+        stacked = np.stack([sims[m][0] for m in used])
+        pred = np.argmax(ensemble_scores(stacked, np.searchsorted(used, chosen), logit_scale, weighting), 1)
+        info = self.bench.task_info(task)
+        per_class = [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None
+                     for c in range(len(info.classnames))]
+        return {"accuracy": float(np.mean(pred == labels)), "n_images": int(len(labels)),
+                "per_class": per_class, "models_used": [ids[m] for m in used],
+                "selected": {c: [ids[m] for m in chosen[:, j]] for j, c in enumerate(info.classnames)}}
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def environment() -> dict:
+    env = {"python": platform.python_version(), "platform": platform.platform(), "numpy": np.__version__}
+    for name in ("torch", "open_clip"):
+        module = sys.modules.get(name)
+        if module is not None:
+            env[name] = getattr(module, "__version__", "?")
+    return env
+
+
+def run_method(session: Session, method: str, tasks: Sequence[str], params: dict, k: int,
+               logit_scale: float = 100.0, weighting: str = "entropy") -> tuple[dict, Path]:
+    """Select + reuse + evaluate on ``tasks``; write one versioned result JSON."""
+    bench = session.bench
+    ids = [m["id"] for m in bench.models]
+    session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
+    started, per_task = time.perf_counter(), {}
+    for task in tasks:
+        t0 = time.perf_counter()
+        scores = session.select(method, task, params)
+        t1 = time.perf_counter()
+        per_task[task] = session.reuse(task, scores, k, logit_scale, weighting)
+        per_task[task]["timing_s"] = {"select": round(t1 - t0, 4), "reuse": round(time.perf_counter() - t1, 4)}
+    host = bench.host
+    plugin = host.origins.get(("selector", method), "?")
+    record = next((p for p in host.plugins if p.name == plugin), None)
+    settings = {"k": k, "logit_scale": logit_scale, "weighting": weighting, **params,
+                "captioner": session.captioner, "embedder": session.embedder}
+    result = {
+        "schema": RESULT_SCHEMA, "mllbench_version": __version__,
+        "benchmark": bench.name, "benchmark_hash": _hash(bench.path.read_text()),
+        "graph_hash": session.graph().hash,
+        "method": method, "plugin": plugin,
+        "plugin_distribution": record.distribution if record else "?",
+        "plugin_version": record.version if record else "?",
+        "params": settings, "hub": ids, "tasks": per_task,
+        "average": float(np.mean([r["accuracy"] for r in per_task.values()])),
+        "environment": environment(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+    path = session.store.results_dir(bench.name) / method / f"k{k}-{_hash(settings)}-{_hash(sorted(tasks))}.json"
+    write_json(path, result)
+    return result, path
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic JSON write (temporary file + os.replace)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
+    os.replace(tmp, path)
+
+
+def ground_truth(session: Session, tasks: Sequence[str]) -> np.ndarray:
+    """Every hub model's zero-shot accuracy on every task: (n_models, n_tasks)."""
+    ids = [m["id"] for m in session.bench.models]
+    session.ensure(ids, tasks, labels=False)
+    return np.array([[session.accuracy(m, t) for t in tasks] for m in ids])

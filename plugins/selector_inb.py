@@ -1,0 +1,24 @@
+"""INB, the ImageNet baseline: every class gets the hub's best ImageNet model."""
+from __future__ import annotations
+
+import numpy as np
+
+from mllbench.hookspecs import hookimpl
+from mllbench.types import MllbenchError, SelectionContext
+
+
+def imagenet_accuracy(ctx: SelectionContext) -> np.ndarray:
+    try:
+        return np.array([float(m.metadata["imagenet_acc"]) for m in ctx.models])
+    except KeyError as exc:
+        raise MllbenchError("INB needs `imagenet_acc` in every hub model's metadata") from exc
+
+
+def inb_select(ctx: SelectionContext) -> np.ndarray:
+    acc = imagenet_accuracy(ctx)
+    return np.repeat(acc[:, None], len(ctx.task.classnames), axis=1)
+
+
+@hookimpl
+def register_selectors(register):
+    register("inb", inb_select)

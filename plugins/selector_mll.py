@@ -1,0 +1,38 @@
+"""The MLL selector: reuse metric r_{m,y} from model labels (Eqs. 5-7).
+
+Parameters (``ctx.params``): ``alpha`` (Eq. 7, default 0.7),
+``nodes_per_class`` (graph nodes matched per class, default 5, the authors'
+code), ``normalize_z`` (default False: Z as printed).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mllbench.hookspecs import hookimpl
+from mllbench.mll import class_precision, l2_normalize, node_precision, reuse_metric, transfer_matrix
+from mllbench.types import SelectionContext
+
+
+def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
+    """One vector per class: the normalised mean of its caption embeddings (D_T)."""
+    captions = [ctx.captions(ctx.task, c) for c in ctx.task.classnames]
+    flat = ctx.embed([t for caps in captions for t in caps])
+    bounds = np.cumsum([0] + [len(c) for c in captions])
+    return l2_normalize(np.stack([l2_normalize(flat[a:b]).mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
+
+
+def mll_select(ctx: SelectionContext) -> np.ndarray:
+    params = ctx.params
+    selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
+                                  int(params.get("nodes_per_class", 5)), eligible=ctx.labels.n_images > 0,
+                                  normalize_z=bool(params.get("normalize_z", False)))
+    p_v = []
+    for model in ctx.models:
+        sim, image_node = ctx.labels.similarities(model.id, selected)
+        p_v.append(node_precision(sim, image_node, len(selected)))
+    return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
+
+
+@hookimpl
+def register_selectors(register):
+    register("mll", mll_select)

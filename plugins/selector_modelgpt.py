@@ -1,0 +1,115 @@
+"""ModelGPT (LOVM, Zohar et al. 2023): predict accuracy from text alone.
+
+Per (model, task), seven features computed with the model's text encoder
+(LOVM's definitions): text-acc1 and text-f1 (zero-shot classification of the
+class captions plus Gaussian noise, sigma 0.1, not renormalised),
+intraclass_sim, inter_close, intra_close, superclass_metric, and the
+ImageNet score. A linear regression (least squares with intercept, unscaled,
+like sklearn's LinearRegression) is fitted on the sample datasets, whose
+ground-truth accuracies the harness measures (Sec. 5.2), with targets centred
+per dataset (LOVM's ranking target; ``params["target"] = "raw"`` fits raw
+accuracy). Its prediction for the target task is every class's score.
+
+Synonyms/superclasses (LOVM asks GPT) come from WordNet offline: the lemmas
+and hypernym lemmas of the class name's first noun sense.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mllbench.hookspecs import hookimpl
+from mllbench.mll import l2_normalize
+from mllbench.plugins.selector_inb import imagenet_accuracy
+from mllbench.types import SelectionContext, TaskInfo
+
+FEATURES = ("text_acc1", "text_f1", "intraclass_sim", "inter_close", "intra_close",
+            "superclass_metric", "imagenet_score")
+
+
+def synonyms(classname: str) -> list[str]:
+    """LOVM's synonym/superclass sentences, from WordNet when the name is a noun."""
+    from mllbench.wordnet import wordnet
+
+    senses = wordnet().synsets(classname.replace(" ", "_"), pos="n")
+    words = [classname]
+    if senses:
+        words += [lemma for s in [senses[0], *senses[0].hypernyms()] for lemma in s.lemma_names()]
+    unique = list(dict.fromkeys(w.replace("_", " ") for w in words))
+    return [f"a photo of a {w}." for w in unique]
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    f1 = []
+    for c in range(n_classes):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        denom = np.sum(y_pred == c) + np.sum(y_true == c)
+        f1.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(f1))
+
+
+def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.ndarray],
+                  rng: np.random.Generator, noise: float = 0.1) -> list[float]:
+    """The six text features of LOVM for one model on one task.
+
+    ``weights`` (C, d) normalised class weights; ``captions[c]`` (n_c, d) and
+    ``syn[c]`` (s_c, d) normalised embeddings of class c's captions/synonyms.
+    """
+    n_classes = len(weights)
+    x = np.concatenate(captions)
+    y = np.repeat(np.arange(n_classes), [len(c) for c in captions])
+    pred = np.argmax((x + rng.normal(0, noise, x.shape)) @ weights.T, axis=1)
+    class_sim = weights @ weights.T
+    np.fill_diagonal(class_sim, -np.inf)
+    mean_to_weights = np.stack([(c @ weights.T).mean(0) for c in captions])  # (C, C)
+    off = mean_to_weights.copy()
+    np.fill_diagonal(off, -np.inf)
+    return [float(np.mean(pred == y)), macro_f1(y, pred, n_classes),
+            float(class_sim.max(1).mean()) if n_classes > 1 else 0.0,
+            float(np.diag(mean_to_weights).mean()),
+            float(off.max(1).mean()) if n_classes > 1 else 0.0,
+            float(np.mean([(s @ w).mean() for s, w in zip(syn, weights)]))]
+
+
+def task_features(ctx: SelectionContext, task: TaskInfo, seed: int) -> np.ndarray:
+    """(n_models, 7) features of every hub model on one task."""
+    captions = [ctx.captions(task, c) for c in task.classnames]
+    syn = [synonyms(c) for c in task.classnames]
+    prompts = [t.format(c) for c in task.classnames for t in task.templates]
+    texts = prompts + [t for caps in captions for t in caps] + [t for s in syn for t in s]
+    bounds = np.cumsum([len(prompts)] + [len(c) for c in captions] + [len(s) for s in syn])
+    rows = []
+    for model, inet in zip(ctx.models, imagenet_accuracy(ctx)):
+        emb = l2_normalize(ctx.encode_text(model.id, texts))
+        w = emb[:len(prompts)].reshape(len(task.classnames), len(task.templates), -1)
+        weights = l2_normalize(w.mean(1))
+        parts = np.split(emb, bounds[:-1])[1:]
+        cap, sy = parts[:len(captions)], parts[len(captions):]
+        rng = np.random.default_rng(seed)
+        rows.append(text_features(weights, cap, sy, rng) + [float(inet)])
+    return np.array(rows)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with intercept; returns [intercept, *coefficients]."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return coef
+
+
+def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
+    seed = int(ctx.params.get("seed", 0))
+    centred = ctx.params.get("target", "centred") == "centred"
+    xs, ys = [], []
+    for sample in ctx.sample_tasks:
+        xs.append(task_features(ctx, sample, seed))
+        acc = np.array([ctx.sample_accuracy(m.id, sample.name) for m in ctx.models])
+        ys.append(acc - acc.mean() if centred else acc)
+    coef = fit_linear(np.concatenate(xs), np.concatenate(ys))
+    x = task_features(ctx, ctx.task, seed)
+    predicted = coef[0] + x @ coef[1:]
+    return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
+
+
+@hookimpl
+def register_selectors(register):
+    register("modelgpt", modelgpt_select)

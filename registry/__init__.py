@@ -1,0 +1,1 @@
+"""The HDF5 registry: semantic graph, model labels, predictions and caches."""
