@@ -5,6 +5,9 @@ ImageFolder layout). Entry keys: ``root`` (relative to the benchmark file),
 ``classes`` (optional list of ``{"folder", "name", "wnid"}``; default: the
 sorted folder names are the class names), ``domain``, ``task_type``,
 ``templates``.
+
+``corpus``: a task of an HDF5 image corpus plus a JSON split file (the
+embedded benchmark's format, see ``load_corpus``).
 """
 from __future__ import annotations
 
@@ -76,3 +79,57 @@ def load_imagefolder(entry: dict, base_dir: Path) -> FileDataset:
 @hookimpl
 def register_dataset_sources(register):
     register("imagefolder", load_imagefolder)
+    register("corpus", load_corpus)
+
+
+@dataclass
+class ArrayDataset:
+    """Images held as one uint8 (N, H, W, 3) array (the embedded corpus)."""
+
+    info: TaskInfo
+    pixels: np.ndarray
+    label_array: np.ndarray
+    wnids: tuple[str, ...] | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def labels(self) -> np.ndarray:
+        return self.label_array
+
+    def image(self, index: int):
+        from PIL import Image
+
+        return Image.fromarray(self.pixels[index])
+
+
+def load_corpus(entry: dict, base_dir: Path) -> ArrayDataset:
+    """A task of an HDF5 image corpus with a JSON split file (see benchmarks/embedded).
+
+    Entry keys: ``file`` (the corpus), ``splits`` (the split JSON), ``split``
+    ("targets" or "samples") and ``name``, the task's name in that split.
+    """
+    import json
+
+    import h5py
+
+    corpus, splits = base_dir / entry["file"], base_dir / entry["splits"]
+    if not corpus.exists() or not splits.exists():
+        raise MllbenchError(f"dataset {entry['name']!r}: {corpus} or {splits} is missing; "
+                            "reinstall mllbench or rebuild with benchmarks/embedded/build_corpus.py")
+    spec = next((t for t in json.loads(splits.read_text())[entry["split"]] if t["name"] == entry["name"]), None)
+    if spec is None:
+        raise MllbenchError(f"task {entry['name']!r} is not in {splits}")
+    items = [(family, int(i), c) for c, cls in enumerate(spec["classes"]) for family, i in cls["items"]]
+    with h5py.File(corpus, "r") as f:
+        arrays = {family: f[f"renditions/{family}/images"][:] for family in {fam for fam, *_ in items}}
+        pixels = np.stack([arrays[family][i] for family, i, _ in items]) if items else \
+            np.zeros((0, 32, 32, 3), np.uint8)
+        version = str(f.attrs.get("version", ""))
+    wnids = tuple(c.get("wnid", "") for c in spec["classes"]) if entry["split"] == "samples" else None
+    merged = {**spec, **entry}
+    return ArrayDataset(task_info(merged, [c["name"] for c in spec["classes"]]), pixels,
+                        np.array([c for *_, c in items], dtype=np.int64), wnids,
+                        {"source": f"{corpus.name} ({', '.join(sorted({f for f, *_ in items}))})",
+                         "version": version, "licence": entry.get("licence", "see data/LICENSES.md")})

@@ -1,0 +1,168 @@
+"""End to end on the tiny benchmark: real open_clip models, HDF5, WordNet."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from mllbench.benchmark import load_benchmark
+from mllbench.evaluate import zero_shot
+from mllbench.host import get_host
+from mllbench.labeling import GraphLabels, label_model
+from mllbench.pipeline import Session, ground_truth, run_method
+from mllbench.registry.store import Store
+from mllbench.types import MllbenchError
+
+pytestmark = pytest.mark.slow
+
+
+def session(tiny_json, registry, **kw) -> Session:
+    bench = load_benchmark(get_host(), tiny_json)
+    return Session(bench, Store(registry), embedder="hashing", batch_size=4, **kw)
+
+
+def test_run_mll_stores_a_versioned_result_and_rerun_runs_no_model(tiny_json, registry, monkeypatch):
+    s = session(tiny_json, registry)
+    tasks = s.bench.resolve_tasks("all")
+    result, path = run_method(s, "mll", tasks, {"alpha": 0.7, "nodes_per_class": 5}, k=1)
+    data = json.loads(path.read_text())
+    assert data["method"] == "mll" and data["benchmark"] == "tiny" and data["schema"] == 1
+    assert set(data["tasks"]) == set(tasks)
+    for task in tasks:
+        r = data["tasks"][task]
+        n_classes = len(s.bench.task_info(task).classnames)
+        assert 0 <= r["accuracy"] <= 1 and len(r["selected"]) == n_classes
+        assert all(len(models) == 1 for models in r["selected"].values())
+    assert data["average"] == pytest.approx(np.mean([data["tasks"][t]["accuracy"] for t in tasks]))
+    # everything is cached now: scoring again must not load any model
+    again = session(tiny_json, registry)
+    monkeypatch.setattr(type(again.bench), "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    result2, _ = run_method(again, "mll", tasks, {"alpha": 0.7, "nodes_per_class": 5}, k=3)
+    assert all(len(v) == 3 for r in result2["tasks"].values() for v in r["selected"].values())
+
+
+def test_inb_reuses_the_best_imagenet_model_and_oracle_is_best_single(tiny_json, registry):
+    s = session(tiny_json, registry)
+    tasks = s.bench.resolve_tasks("all")
+    result, _ = run_method(s, "inb", tasks, {}, k=1)
+    assert all(r["models_used"] == ["tiny2"] for r in result["tasks"].values())  # imagenet_acc 0.5
+    truth = ground_truth(s, tasks)
+    assert truth.shape == (3, len(tasks))
+    # INB reuses one model with k=1: its accuracy is that model's ground truth
+    for j, t in enumerate(tasks):
+        assert result["tasks"][t]["accuracy"] == pytest.approx(truth[2, j])
+
+
+def test_cached_predictions_equal_a_fresh_zero_shot_run(tiny_json, registry):
+    s = session(tiny_json, registry)
+    task = s.bench.resolve_tasks("all")[0]
+    sims, labels = s.predictions(task, "tiny1")
+    fresh = zero_shot(s.bench.load_model("tiny1"), s.bench.dataset(task))
+    np.testing.assert_allclose(sims, fresh, atol=1e-5)
+    assert labels.tolist() == s.bench.dataset(task).labels().tolist()
+
+
+def test_label_stores_embeddings_that_reproduce_eq2(tiny_json, registry):
+    s = session(tiny_json, registry)
+    graph = s.graph()
+    s.ensure(["tiny0"], [])
+    labels = GraphLabels(s.store, graph, s.embed)
+    node = int(np.flatnonzero(graph.n_images > 0)[0])
+    sim, image_node = labels.similarities("tiny0", np.array([node]))
+    model = s.bench.load_model("tiny0")
+    images = [s.open_image(graph.image_refs[i]) for i in graph.images_of(node)]
+    expected = model.encode_images(images) @ model.encode_texts([graph.captions[node]]).T
+    np.testing.assert_allclose(sim, expected, atol=2e-3)  # float16 storage
+    assert image_node.tolist() == [0] * len(images)
+    labels.close()
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_labeling_resumes_and_matches_an_uninterrupted_run(tiny_json, registry, tmp_path):
+    s = session(tiny_json, registry)
+    graph = s.graph()
+    encoded = []
+
+    def counting_model():
+        model = s.bench.load_model("tiny0")
+        original = model.encode_images
+
+        def encode(images):
+            if len(encoded) >= 3 and not getattr(counting_model, "resumed", False):
+                raise Interrupt
+            encoded.append(len(images))
+            return original(images)
+
+        model.encode_images = encode
+        return model
+
+    with pytest.raises(Interrupt):
+        label_model(s.store, graph, "tiny0", counting_model, s.open_image, batch_size=2)
+    partial = s.store.label_path("tiny0", partial=True)
+    assert partial.exists() and not s.store.label_path("tiny0").exists()
+    with h5py.File(partial, "r") as f:
+        assert f.attrs["n_done"] == 6
+    counting_model.resumed = True
+    assert label_model(s.store, graph, "tiny0", counting_model, s.open_image, batch_size=2) == "labeled"
+    assert sum(encoded) == len(graph.image_refs)  # nothing encoded twice
+    assert not partial.exists()
+    clean = Store(tmp_path / "clean")
+    label_model(clean, graph, "tiny0", lambda: s.bench.load_model("tiny0"), s.open_image, batch_size=64)
+    with h5py.File(s.store.label_path("tiny0")) as a, h5py.File(clean.label_path("tiny0")) as b:
+        np.testing.assert_array_equal(a["image_emb"][:], b["image_emb"][:])
+        np.testing.assert_array_equal(a["caption_emb"][:], b["caption_emb"][:])
+
+
+def test_growing_the_graph_labels_only_new_images(tiny_json, registry):
+    s = session(tiny_json, registry)
+    full = s.graph()
+    small_bench = load_benchmark(get_host(), tiny_json)
+    small = Session(small_bench, Store(registry), embedder="hashing")
+    small.bench.graph = {**small.bench.graph, "images_per_node": 1}
+    g_small = small.graph()
+    assert set(g_small.image_refs) < set(full.image_refs)
+    label_model(s.store, g_small, "tiny1", lambda: s.bench.load_model("tiny1"), s.open_image)
+    counted = []
+
+    def model():
+        m = s.bench.load_model("tiny1")
+        original = m.encode_images
+        m.encode_images = lambda ims: counted.append(len(ims)) or original(ims)
+        return m
+
+    assert label_model(s.store, full, "tiny1", model, s.open_image) == "updated"
+    assert sum(counted) == len(set(full.image_refs) - set(g_small.image_refs))
+
+
+def test_labels_from_another_graph_are_a_clear_error(tiny_json, registry):
+    s = session(tiny_json, registry)
+    s.ensure(["tiny0"], [])
+    other = Session(load_benchmark(get_host(), tiny_json), Store(registry), embedder="hashing")
+    other.bench.graph = {**other.bench.graph, "seed": 7, "images_per_node": 1}
+    labels = GraphLabels(other.store, other.graph(), other.embed)
+    with pytest.raises(MllbenchError, match="another semantic graph"):
+        labels.similarities("tiny0", np.array([0]))
+
+
+def test_modelgpt_fits_on_sample_ground_truth(tiny_json, registry):
+    s = session(tiny_json, registry)
+    tasks = s.bench.resolve_tasks("all")
+    result, _ = run_method(s, "modelgpt", tasks, {}, k=1)
+    assert set(result["tasks"]) == set(tasks)
+    # its per-model scores are one predicted accuracy per model, equal across classes
+    scores = s.select("modelgpt", tasks[0], {})
+    assert np.allclose(scores, scores[:, :1])
+    assert np.isfinite(scores).all()
+
+
+def test_selector_with_a_wrong_shape_is_rejected(tiny_json, registry):
+    s = session(tiny_json, registry)
+    s.bench.host.registries["selector"]["bad"] = lambda ctx: np.zeros((1, 1))
+    try:
+        with pytest.raises(MllbenchError, match="expected"):
+            s.select("bad", s.bench.resolve_tasks("all")[0], {})
+    finally:
+        del s.bench.host.registries["selector"]["bad"]
