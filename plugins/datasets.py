@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,29 +32,40 @@ def task_info(entry: dict, classnames: list[str]) -> TaskInfo:
 
 
 @dataclass
-class FileDataset:
-    """Images listed as files, decoded on demand."""
+class ListedDataset:
+    """Images as a list of items (file paths, pixel arrays) decoded on demand."""
 
     info: TaskInfo
-    files: list[Path]
+    items: Sequence[Any]
     label_array: np.ndarray
+    decode: Callable[[Any], Any]  # item -> PIL.Image
     wnids: tuple[str, ...] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.items)
 
     def labels(self) -> np.ndarray:
         return self.label_array
 
     def image(self, index: int):
-        from PIL import Image
-
-        with Image.open(self.files[index]) as im:
-            return im.convert("RGB")
+        return self.decode(self.items[index])
 
 
-def load_imagefolder(entry: dict, base_dir: Path) -> FileDataset:
+def read_file(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def from_pixels(pixels: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(pixels)
+
+
+def load_imagefolder(entry: dict, base_dir: Path) -> ListedDataset:
     root = Path(entry["root"])
     root = root if root.is_absolute() else base_dir / root
     if not root.is_dir():
@@ -70,10 +81,10 @@ def load_imagefolder(entry: dict, base_dir: Path) -> FileDataset:
     wnids = tuple(c.get("wnid", "") for c in classes) if any("wnid" in c for c in classes) else None
     listing = "\n".join(str(p.relative_to(root)) for p in files)
     version = hashlib.sha256(listing.encode()).hexdigest()[:12]
-    return FileDataset(task_info(entry, [c["name"] for c in classes]), files,
-                       np.array(labels, dtype=np.int64), wnids,
-                       {"source": f"imagefolder {root}", "version": version,
-                        "licence": entry.get("licence", "see the dataset")})
+    return ListedDataset(task_info(entry, [c["name"] for c in classes]), files,
+                         np.array(labels, dtype=np.int64), read_file, wnids,
+                         {"source": f"imagefolder {root}", "version": version,
+                          "licence": entry.get("licence", "see the dataset")})
 
 
 @hookimpl
@@ -82,29 +93,7 @@ def register_dataset_sources(register):
     register("corpus", load_corpus)
 
 
-@dataclass
-class ArrayDataset:
-    """Images held as one uint8 (N, H, W, 3) array (the embedded corpus)."""
-
-    info: TaskInfo
-    pixels: np.ndarray
-    label_array: np.ndarray
-    wnids: tuple[str, ...] | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    def labels(self) -> np.ndarray:
-        return self.label_array
-
-    def image(self, index: int):
-        from PIL import Image
-
-        return Image.fromarray(self.pixels[index])
-
-
-def load_corpus(entry: dict, base_dir: Path) -> ArrayDataset:
+def load_corpus(entry: dict, base_dir: Path) -> ListedDataset:
     """A task of an HDF5 image corpus with a JSON split file (see benchmarks/embedded).
 
     Entry keys: ``file`` (the corpus), ``splits`` (the split JSON), ``split``
@@ -129,7 +118,7 @@ def load_corpus(entry: dict, base_dir: Path) -> ArrayDataset:
         version = str(f.attrs.get("version", ""))
     wnids = tuple(c.get("wnid", "") for c in spec["classes"]) if entry["split"] == "samples" else None
     merged = {**spec, **entry}
-    return ArrayDataset(task_info(merged, [c["name"] for c in spec["classes"]]), pixels,
-                        np.array([c for *_, c in items], dtype=np.int64), wnids,
-                        {"source": f"{corpus.name} ({', '.join(sorted({f for f, *_ in items}))})",
+    return ListedDataset(task_info(merged, [c["name"] for c in spec["classes"]]), pixels,
+                         np.array([c for *_, c in items], dtype=np.int64), from_pixels, wnids,
+                         {"source": f"{corpus.name} ({', '.join(sorted({f for f, *_ in items}))})",
                          "version": version, "licence": entry.get("licence", "see data/LICENSES.md")})

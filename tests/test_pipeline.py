@@ -166,3 +166,27 @@ def test_selector_with_a_wrong_shape_is_rejected(tiny_json, registry):
             s.select("bad", s.bench.resolve_tasks("all")[0], {})
     finally:
         del s.bench.host.registries["selector"]["bad"]
+
+
+def test_scoring_from_an_existing_registry_needs_no_torch(tiny_json, registry):
+    import subprocess
+    import sys
+
+    s = session(tiny_json, registry)
+    run_method(s, "mll", s.bench.resolve_tasks("all"), {"alpha": 0.7, "nodes_per_class": 5}, k=1)
+    script = ("import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None\n"
+              "from mllbench.cli import main\n"
+              f"sys.argv = ['mllbench', '-q', '-b', {tiny_json!r}, '--registry', {str(registry)!r}, "
+              "'run', '--method', 'mll', '--k', '3']\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "average" in done.stdout
+    # and a model that must run gives one clear line, not a traceback
+    script = script.replace("'run', '--method', 'mll', '--k', '3'", "'label', '--models', 'tiny0'")
+    import shutil
+
+    shutil.rmtree(registry / "labels")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "pip install 'mllbench[torch]'" in done.stderr
+    assert "Traceback" not in done.stderr
