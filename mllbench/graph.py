@@ -36,7 +36,7 @@ class SemanticGraph:
     edges: np.ndarray  # (E, 2) node indices, hypernym -> hyponym
     node_ptr: np.ndarray  # (V+1,) CSR pointers into node_images
     node_images: np.ndarray  # image indices, per node
-    image_refs: tuple[str, ...]  # "<sample dataset>:<index>" per image
+    image_refs: tuple[str, ...]  # "<sample dataset>[@version]:<index>" per image
     settings: str  # the construction parameters, for the hash
 
     @property
@@ -81,9 +81,11 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
         if not ds.wnids:
             raise MllbenchError(f"sample dataset {ds.info.name!r} has no WordNet ids for its classes")
         labels = ds.labels()
+        version = ds.metadata.get("version", "")
+        prefix = f"{ds.info.name}@{version}" if version else ds.info.name  # new content, new refs
         for c, wnid in enumerate(ds.wnids):
             if wnid:
-                own.setdefault(wnid, []).extend(f"{ds.info.name}:{i}" for i in np.flatnonzero(labels == c))
+                own.setdefault(wnid, []).extend(f"{prefix}:{i}" for i in np.flatnonzero(labels == c))
     synsets = {w: wn.synset(w) for w in own}
     parents: dict[str, set[str]] = {}
     frontier = list(synsets)

@@ -106,7 +106,7 @@ class Session:
 
     def open_image(self, ref: str):
         name, _, index = ref.rpartition(":")
-        return self.bench.dataset(name).image(int(index))
+        return self.bench.dataset(name.split("@")[0]).image(int(index))
 
     def ensure(self, model_ids: Sequence[str], tasks: Sequence[str], labels: bool = True) -> None:
         """Label models and cache their predictions where the registry lacks them."""

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from mllbench.types import MllbenchError
 
@@ -35,7 +36,7 @@ def tower_path(name: str) -> str:
     return str(module.get_model_path())
 
 
-def resolved_config(src: Path) -> dict:
+def resolved_config(src: Path) -> dict[str, Any]:
     """The committed config with the packaged text tower's local path filled in."""
     config = json.loads((src / "open_clip_config.json").read_text())
     text = config["model_cfg"]["text_cfg"]
@@ -45,7 +46,15 @@ def resolved_config(src: Path) -> dict:
     return config
 
 
+def tower_fingerprint(config: dict[str, Any]) -> bytes:
+    """Sizes and mtimes of the resolved tower's weight files (cheap; no hashing of 90 MB)."""
+    tower = Path(config["model_cfg"]["text_cfg"].get("hf_model_name", ""))
+    stats = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(tower.glob("*.safetensors"))]
+    return "|".join(stats).encode()
+
+
 def cache_root() -> Path:
+    """Where assembled checkpoints live (``$XDG_CACHE_HOME/mllbench/models``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mllbench" / "models"
 
@@ -58,13 +67,16 @@ def materialize_local_dir(src: Path, root: Path | None = None) -> Path:
 
     if not (src / "trained.safetensors").exists():
         raise MllbenchError(f"{src} holds no trained.safetensors; reinstall mllbench")
+    config = resolved_config(src)
+    # the key covers the resolved tower too: a moved or upgraded package gets a fresh build
     digest = hashlib.sha256((src / "open_clip_config.json").read_bytes()
-                            + (src / "trained.safetensors").read_bytes()).hexdigest()[:16]
+                            + (src / "trained.safetensors").read_bytes()
+                            + json.dumps(config, sort_keys=True).encode()
+                            + tower_fingerprint(config)).hexdigest()[:16]
     target = (root or cache_root()) / f"{src.name}-{digest}"
     if (target / "open_clip_model.safetensors").exists():
         return target
     open_clip = import_open_clip()
-    config = resolved_config(src)
     model = open_clip.CustomTextCLIP(**config["model_cfg"])  # loads the packaged tower's weights
     trained = {k: v.float() for k, v in load_file(src / "trained.safetensors").items()}
     missing, unexpected = model.load_state_dict(trained, strict=False)

@@ -101,12 +101,12 @@ def make_tiny_models(root: Path, n: int) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def tiny_bench_dir(tmp_path_factory) -> Path:
-    """A benchmark dir: 3 tiny models, 1 sample dataset, 2 target tasks."""
+    """A benchmark dir: 3 tiny models, 2 sample datasets, 2 target tasks."""
     need_open_clip()
     root = tmp_path_factory.mktemp("tinybench")
     models = make_tiny_models(root, 3)
     samples, targets = [], []
-    for task in corpus_slice("samples", 1, 6, 3):
+    for task in corpus_slice("samples", 2, 6, 3):
         classes = write_imagefolder(root / "samples" / task["name"], task)
         samples.append({"name": task["name"], "source": "imagefolder", "root": f"samples/{task['name']}",
                         "classes": classes, "domain": task.get("domain", "emoji"),
