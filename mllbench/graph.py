@@ -38,6 +38,7 @@ class SemanticGraph:
     node_images: np.ndarray  # image indices, per node
     image_refs: tuple[str, ...]  # "<sample dataset>[@version]:<index>" per image
     settings: str  # the construction parameters, for the hash
+    sources: str = ""  # fingerprint of the inputs it was built from (not part of the hash)
 
     @property
     def n_images(self) -> np.ndarray:

@@ -177,7 +177,8 @@ def save_graph(store: Store, graph) -> None:
     """Persist a :class:`mllbench.graph.SemanticGraph` atomically."""
     with Store.locked(store.root), atomic_h5(store.graph_path) as f:
         f.attrs.update({"hash": graph.hash, "node_hash": graph.node_hash,
-                        "image_hash": graph.image_hash, "settings": graph.settings})
+                        "image_hash": graph.image_hash, "settings": graph.settings,
+                        "sources": graph.sources})
         for name in ("wnids", "names", "captions", "image_refs"):
             f.create_dataset(name, data=np.array(getattr(graph, name), dtype=object), dtype=STR)
         for name in ("edges", "node_ptr", "node_images"):
@@ -194,7 +195,8 @@ def load_graph(store: Store):
         strings = {n: tuple(s.decode() if isinstance(s, bytes) else s for s in f[n][:])
                    for n in ("wnids", "names", "captions", "image_refs")}
         graph = SemanticGraph(edges=f["edges"][:], node_ptr=f["node_ptr"][:],
-                              node_images=f["node_images"][:], settings=f.attrs["settings"], **strings)
+                              node_images=f["node_images"][:], settings=f.attrs["settings"],
+                              sources=f.attrs.get("sources", ""), **strings)
         if graph.hash != f.attrs["hash"]:
             raise MllbenchError(f"semantic graph {store.graph_path} is corrupt (hash mismatch); delete it")
     return graph
