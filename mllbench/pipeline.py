@@ -45,6 +45,7 @@ class Session:
     embedder: str = "minilm"
     batch_size: int = 64
     device: str | None = None
+    max_sample_classes: int | None = 100
     report: Reporter = quiet_reporter
     _model: tuple[str, VisionLanguageModel] | None = None
     _graph: SemanticGraph | None = None
@@ -135,18 +136,39 @@ class Session:
             cached = cached_predictions(self.store, ds, model_id)
         return cached
 
-    def accuracy(self, model_id: str, task: str) -> float:
+    def accuracy(self, model_id: str, task: str, classes: np.ndarray | None = None) -> float:
+        """Zero-shot top-1; with ``classes``, among those classes on their images only."""
         sims, labels = self.predictions(task, model_id)
-        return float(np.mean(sims.argmax(1) == labels))
+        if classes is None:
+            return float(np.mean(sims.argmax(1) == labels))
+        keep = np.isin(labels, classes)
+        return float(np.mean(classes[sims[keep][:, classes].argmax(1)] == labels[keep]))
+
+    def sample_classes(self, task: str) -> np.ndarray:
+        """A seeded subset of at most ``max_sample_classes`` classes of a sample dataset.
+
+        Text-only selectors (ModelGPT) compute features per class on sample
+        datasets; at 1,000+ classes that is most of their cost, so they see a
+        fixed subset, and their ground truth is measured on the same subset.
+        """
+        n = len(self.bench.task_info(task).classnames)
+        if self.max_sample_classes is None or n <= self.max_sample_classes:
+            return np.arange(n)
+        rng = np.random.default_rng(int(hashlib.sha256(task.encode()).hexdigest()[:8], 16))
+        return np.sort(rng.choice(n, self.max_sample_classes, replace=False))
+
+    def sample_task(self, task: str) -> TaskInfo:
+        info = self.bench.task_info(task)
+        return replace(info, classnames=tuple(info.classnames[i] for i in self.sample_classes(task)))
 
     # --- selection and reuse -----------------------------------------------
     def context(self, task: str, params: dict) -> SelectionContext:
-        sample_infos = tuple(self.bench.task_info(s["name"]) for s in self.bench.samples)
+        sample_infos = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
         return SelectionContext(
             task=self.bench.task_info(task), models=self.bench.model_infos,
             labels=GraphLabels(self.store, self.graph(), self.embed), captions=self.captions,
             embed=self.embed, encode_text=self.encode_text, sample_tasks=sample_infos,
-            sample_accuracy=self.accuracy, params=params)
+            sample_accuracy=lambda m, t: self.accuracy(m, t, self.sample_classes(t)), params=params)
 
     def select(self, method: str, task: str, params: dict) -> np.ndarray:
         selector = self.bench.host.get("selector", method)

@@ -86,6 +86,6 @@ class SelectionContext:
     captions: Callable[[TaskInfo, str], list]  # (task, classname) -> captions
     embed: Embedder
     encode_text: Callable[[str, Sequence[str]], np.ndarray]  # (model id, texts)
-    sample_tasks: tuple[TaskInfo, ...]
+    sample_tasks: tuple[TaskInfo, ...]  # sample datasets, at most max_sample_classes classes each
     sample_accuracy: Callable[[str, str], float]  # (model id, sample task)
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -236,3 +236,17 @@ def test_embedded_hub_slice_end_to_end(tiny_bench_dir, tmp_path, cli):
     # trained models classify real, unseen renditions far above chance (10 digit classes: 0.1)
     digits = rows["model"].index("digits")
     assert max(float(rows[m["id"]][digits]) for m in models) > 0.3
+
+
+def test_sample_subset_accuracy_is_measured_among_the_subset(tiny_json, registry):
+    s = session(tiny_json, registry, max_sample_classes=3)
+    name = s.bench.samples[0]["name"]
+    subset = s.sample_classes(name)
+    assert len(subset) == 3 and subset.tolist() == session(tiny_json, registry, max_sample_classes=3).sample_classes(name).tolist()
+    assert s.sample_task(name).classnames == tuple(s.bench.task_info(name).classnames[i] for i in subset)
+    sims, labels = s.predictions(name, "tiny0")
+    keep = np.isin(labels, subset)
+    by_hand = np.mean([subset[np.argmax(row[subset])] == y for row, y in zip(sims[keep], labels[keep])])
+    assert s.accuracy("tiny0", name, subset) == pytest.approx(by_hand)
+    everything = np.arange(len(s.bench.task_info(name).classnames))
+    assert s.accuracy("tiny0", name, everything) == pytest.approx(s.accuracy("tiny0", name))
