@@ -14,7 +14,7 @@ Deterministic (fixed seeds, one thread order); writes per model
 ``training.json`` (what it saw, how long, its loss), then
 ``benchmarks/embedded.json``, the benchmark definition.
 
-    python benchmarks/embedded/train_hub.py [--only NAME] [--epochs-scale 1.0]
+    python benchmarks/embedded/train_hub.py [--only NAME] [--epochs-scale 1.0] [--eval | --eval-only]
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ HUB = {
                   "ViT-S/4, everything, standard augmentation"),
     "vit-t-nature": (VIT(64, 3), ("google", "twemoji"), ("Animals & Nature", "Food & Drink"), 40, "standard", 2,
                      "ViT-T/4, animals, plants and food only"),
-    "rn-objects": (RN(48), ("google", "twemoji"), ("Objects", "Activities", "Travel & Places"), 30, "standard", 3,
+    "rn-objects": (RN(16), ("google", "twemoji"), ("Objects", "Activities", "Travel & Places"), 30, "standard", 3,
                    "ResNet, objects, activities, travel"),
-    "rn-flags-symbols": (RN(48), ("google", "twemoji", "digits"), ("Flags", "Symbols", "Digits"), 30, "standard", 4,
+    "rn-flags-symbols": (RN(16), ("google", "twemoji", "digits"), ("Flags", "Symbols", "Digits"), 30, "standard", 4,
                          "ResNet, flags, symbols and digits"),
     "vit-t-google": (VIT(64, 3), ("google",), ALL[:-1], 30, "standard", 5,
                      "ViT-T/4, Google art only (one style)"),
@@ -54,7 +54,7 @@ HUB = {
                       "ViT-T/4, Twemoji art only (one style)"),
     "vit-t-gray": (VIT(64, 4), ("google", "twemoji", "digits"), ALL, 24, "gray", 7,
                    "ViT-T/4 trained on grey-scale, high-contrast images"),
-    "rn-people": (RN(32), ("google", "twemoji", "digits"), ("Smileys & Emotion", "People & Body", "Digits"), 30,
+    "rn-people": (RN(16, (2, 1, 1, 1)), ("google", "twemoji", "digits"), ("Smileys & Emotion", "People & Body", "Digits"), 30,
                   "standard", 8, "small ResNet, faces, people and digits"),
     "vit-p8-all": (VIT(96, 3, patch=8), ("google", "twemoji", "digits"), ALL, 20, "light", 9,
                    "ViT/8 (coarse patches), everything, light augmentation"),
@@ -217,6 +217,60 @@ def train_one(name: str, spec, corpus: Path, splits: Path, out: Path, epochs_sca
     return record
 
 
+def evaluate(models: list[str], split: str = "targets", out: Path | None = None) -> dict:
+    """Zero-shot accuracy of hub models on the split's tasks, loaded as users load them.
+
+    A development check that the hub is worth selecting from: no model should
+    be best on every task, and within a task the best model should vary by
+    class. Its numbers stay out of the hub directories (the benchmark's model
+    metadata must not be measured on target tasks).
+    """
+    from mllbench.evaluate import zero_shot
+    from mllbench.plugins.datasets import load_corpus
+    from mllbench.plugins.openclip_provider import load_open_clip
+
+    base = HERE.parent
+    tasks = json.loads((HERE / "data" / "splits.json").read_text())[split]
+    entries = [{"name": t["name"], "file": "embedded/data/corpus.h5", "splits": "embedded/data/splits.json",
+                "split": split, "domain": t["domain"], "task_type": t["task_type"],
+                "templates": ["a photo of {}."]} for t in tasks]
+    datasets = [load_corpus(e, base) for e in entries]
+    per_class: dict[str, dict[str, list[float]]] = {}
+    acc: dict[str, dict[str, float]] = {}
+    for name in models:
+        model = load_open_clip({"model": f"local-dir:embedded/hub/{name}", "text_tower": TOWER, "device": "cpu"},
+                               base)
+        acc[name], per_class[name] = {}, {}
+        for ds in datasets:
+            hit = zero_shot(model, ds).argmax(1) == ds.labels()
+            acc[name][ds.info.name] = float(hit.mean())
+            per_class[name][ds.info.name] = [float(hit[ds.labels() == c].mean())
+                                             for c in range(len(ds.info.classnames))]
+        print(f"evaluated {name}", file=sys.stderr)
+    names = [ds.info.name for ds in datasets]
+    print("model".ljust(18) + "".join(n[:11].rjust(12) for n in names) + "mean".rjust(8))
+    for m in models:
+        print(m.ljust(18) + "".join(f"{acc[m][n]:12.3f}" for n in names)
+              + f"{np.mean([acc[m][n] for n in names]):8.3f}")
+    best = {n: max(models, key=lambda m: acc[m][n]) for n in names}
+    print("best".ljust(18) + "".join(best[n][:11].rjust(12) for n in names))
+    chance = {ds.info.name: 1 / len(ds.info.classnames) for ds in datasets}
+    print("chance".ljust(18) + "".join(f"{chance[n]:12.3f}" for n in names))
+    diversity = {}
+    for ds in datasets:
+        n = ds.info.name
+        table = np.array([per_class[m][n] for m in models])  # models x classes
+        winners = {models[i] for c in range(table.shape[1]) if (table[:, c] == table[:, c].max()).sum() == 1
+                   for i in [int(table[:, c].argmax())]}
+        diversity[n] = sorted(winners)
+    print("distinct unique per-class winners:", {n: len(w) for n, w in diversity.items()})
+    print("tasks won:", {m: sum(best[n] == m for n in names) for m in models})
+    result = {"accuracy": acc, "best": best, "per_class_winners": diversity, "chance": chance}
+    if out:
+        out.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def main() -> None:
     import torch
 
@@ -224,13 +278,19 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="train only these models")
     parser.add_argument("--epochs-scale", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval", action="store_true", help="also print zero-shot accuracy on the target tasks")
+    parser.add_argument("--eval-only", action="store_true", help="only evaluate the hub as it is")
+    parser.add_argument("--eval-out", type=Path, help="write the evaluation as JSON here (outside the hub)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = HERE / "data"
-    for name, spec in HUB.items():
-        if not args.only or name in args.only:
-            train_one(name, spec, data / "corpus.h5", data / "splits.json", HERE / "hub", args.epochs_scale)
+    chosen = [name for name in HUB if not args.only or name in args.only]
+    if not args.eval_only:
+        for name in chosen:
+            train_one(name, HUB[name], data / "corpus.h5", data / "splits.json", HERE / "hub", args.epochs_scale)
+    if args.eval or args.eval_only:
+        evaluate([n for n in chosen if (HERE / "hub" / n / "trained.safetensors").exists()], out=args.eval_out)
 
 
 if __name__ == "__main__":
