@@ -72,9 +72,13 @@ class State:
 
 
 def console(err: bool = False):
+    """A rich console; piped output gets a wide page so tables are not folded."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=err)
+    stream = sys.stderr if err else sys.stdout
+    return Console(stderr=err, width=None if stream.isatty() else 200)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -76,10 +76,16 @@ class Session:
             self._services[key] = self.bench.host.get(kind, name)({})
         return self._services[key]
 
+    def _keyed(self, key: str, open_cache: Callable[[], Any]) -> Any:
+        """One reader per cache file and session, not one per call."""
+        if key not in self._services:
+            self._services[key] = open_cache()
+        return self._services[key]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Caption embeddings through the on-disk cache (no model needed on a hit)."""
-        return self.store.embedding_cache(self.embedder).get(
-            list(texts), lambda missing: self._service("embedder", self.embedder)(missing))
+        cache = self._keyed(f"embeddings:{self.embedder}", lambda: self.store.embedding_cache(self.embedder))
+        return cache.get(list(texts), lambda missing: self._service("embedder", self.embedder)(missing))
 
     def captions(self, task: TaskInfo, classname: str) -> list:
         key = (classname, task.domain, task.task_type)
@@ -89,7 +95,8 @@ class Session:
 
     def encode_text(self, model_id: str, texts: Sequence[str]) -> np.ndarray:
         """A hub model's text embeddings, cached per model in the registry."""
-        return self.store.text_cache(model_id).get(list(texts), lambda t: self.model(model_id).encode_texts(t))
+        cache = self._keyed(f"text:{model_id}", lambda: self.store.text_cache(model_id))
+        return cache.get(list(texts), lambda t: self.model(model_id).encode_texts(t))
 
     # --- graph and labels --------------------------------------------------
     def graph(self) -> SemanticGraph:

@@ -26,15 +26,19 @@ FEATURES = ("text_acc1", "text_f1", "intraclass_sim", "inter_close", "intra_clos
             "superclass_metric", "imagenet_score")
 
 
-def synonyms(classname: str) -> list[str]:
-    """LOVM's synonym/superclass sentences, from WordNet when the name is a noun."""
+def synonyms(classname: str, max_words: int = 4) -> list[str]:
+    """LOVM's synonym/superclass sentences, from WordNet when the name is a noun.
+
+    At most ``max_words`` (the name, then its synonyms, then hypernyms), which
+    bounds the text-encoder cost per class.
+    """
     from mllbench.wordnet import wordnet
 
     senses = wordnet().synsets(classname.replace(" ", "_"), pos="n")
     words = [classname]
     if senses:
         words += [lemma for s in [senses[0], *senses[0].hypernyms()] for lemma in s.lemma_names()]
-    unique = list(dict.fromkeys(w.replace("_", " ") for w in words))
+    unique = list(dict.fromkeys(w.replace("_", " ") for w in words))[:max_words]
     return [f"a photo of a {w}." for w in unique]
 
 
@@ -70,23 +74,29 @@ def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.
             float(np.mean([(s @ w).mean() for s, w in zip(syn, weights)]))]
 
 
-def task_features(ctx: SelectionContext, task: TaskInfo, seed: int) -> np.ndarray:
-    """(n_models, 7) features of every hub model on one task."""
+def task_texts(ctx: SelectionContext, task: TaskInfo) -> tuple[list[str], list[int]]:
+    """All texts a task's features need, and the sizes of its groups."""
     captions = [ctx.captions(task, c) for c in task.classnames]
     syn = [synonyms(c) for c in task.classnames]
     prompts = [t.format(c) for c in task.classnames for t in task.templates]
     texts = prompts + [t for caps in captions for t in caps] + [t for s in syn for t in s]
-    bounds = np.cumsum([len(prompts)] + [len(c) for c in captions] + [len(s) for s in syn])
-    rows = []
-    for model, inet in zip(ctx.models, imagenet_accuracy(ctx)):
-        emb = l2_normalize(ctx.encode_text(model.id, texts))
-        w = emb[:len(prompts)].reshape(len(task.classnames), len(task.templates), -1)
-        weights = l2_normalize(w.mean(1))
-        parts = np.split(emb, bounds[:-1])[1:]
-        cap, sy = parts[:len(captions)], parts[len(captions):]
-        rng = np.random.default_rng(seed)
-        rows.append(text_features(weights, cap, sy, rng) + [float(inet)])
-    return np.array(rows)
+    return texts, [len(prompts)] + [len(c) for c in captions] + [len(s) for s in syn]
+
+
+def features(ctx: SelectionContext, tasks: list[TaskInfo], seed: int) -> np.ndarray:
+    """(n_tasks, n_models, 7) features; each model encodes all tasks' texts in one call."""
+    prepared = [task_texts(ctx, t) for t in tasks]
+    out = np.zeros((len(tasks), len(ctx.models), len(FEATURES)))
+    for m, (model, inet) in enumerate(zip(ctx.models, imagenet_accuracy(ctx))):
+        emb = l2_normalize(ctx.encode_text(model.id, [x for texts, _ in prepared for x in texts]))
+        start = 0
+        for i, (task, (texts, sizes)) in enumerate(zip(tasks, prepared)):
+            parts = np.split(emb[start:start + len(texts)], np.cumsum(sizes)[:-1])
+            start += len(texts)
+            n = len(task.classnames)
+            weights = l2_normalize(parts[0].reshape(n, len(task.templates), -1).mean(1))
+            out[i, m] = text_features(weights, parts[1:1 + n], parts[1 + n:], np.random.default_rng(seed)) + [inet]
+    return out
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -99,14 +109,13 @@ def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
     seed = int(ctx.params.get("seed", 0))
     centred = ctx.params.get("target", "centred") == "centred"
-    xs, ys = [], []
+    x = features(ctx, [*ctx.sample_tasks, ctx.task], seed)
+    ys = []
     for sample in ctx.sample_tasks:
-        xs.append(task_features(ctx, sample, seed))
         acc = np.array([ctx.sample_accuracy(m.id, sample.name) for m in ctx.models])
         ys.append(acc - acc.mean() if centred else acc)
-    coef = fit_linear(np.concatenate(xs), np.concatenate(ys))
-    x = task_features(ctx, ctx.task, seed)
-    predicted = coef[0] + x @ coef[1:]
+    coef = fit_linear(x[:-1].reshape(-1, x.shape[2]), np.concatenate(ys))
+    predicted = coef[0] + x[-1] @ coef[1:]
     return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
 
 
