@@ -14,6 +14,7 @@ torch and open_clip are imported only when a model is loaded, so the core
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,10 +46,16 @@ def import_open_clip():
             lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
             lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
             import_open_clip._lib = lib  # keep the library alive
+    # transformers reports every HF text tower load (pooler weights unused by
+    # open_clip) and draws a progress bar per load: noise in our own display
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         import open_clip
     except ImportError as exc:
         raise MllbenchError("running models needs open_clip: pip install 'mllbench[torch]'") from exc
+    transformers = sys.modules.get("transformers")
+    if transformers is not None:
+        transformers.utils.logging.disable_progress_bar()
     return open_clip
 
 

@@ -9,10 +9,15 @@ augmentation and training subset (rendition family and emoji categories), so
 that their strengths differ. They see only the corpus' ``train`` split
 (Google and Twemoji art, a third of the digits), never a target image.
 
-Deterministic (fixed seeds, one thread order); writes per model
+Deterministic for a given thread count (fixed seeds, deterministic
+algorithms): the committed hub was trained with the default ``--threads 2``
+and reproduces bit for bit; another thread count changes float summation
+order and so the weights slightly. Writes per model
 ``hub/<name>/open_clip_config.json``, ``trained.safetensors`` (fp16) and
-``training.json`` (what it saw, how long, its loss), then
-``benchmarks/embedded.json``, the benchmark definition.
+``training.json`` (what it saw, how long, its loss); ``make_definition.py``
+then writes ``benchmarks/embedded.json``. ``--eval`` / ``--eval-only`` print
+each model's zero-shot accuracy on the target tasks (a development check,
+kept out of the hub).
 
     python benchmarks/embedded/train_hub.py [--only NAME] [--epochs-scale 1.0] [--eval | --eval-only]
 """
@@ -54,8 +59,9 @@ HUB = {
                       "ViT-T/4, Twemoji art only (one style)"),
     "vit-t-gray": (VIT(64, 4), ("google", "twemoji", "digits"), ALL, 24, "gray", 7,
                    "ViT-T/4 trained on grey-scale, high-contrast images"),
-    "rn-people": (RN(16, (2, 1, 1, 1)), ("google", "twemoji", "digits"), ("Smileys & Emotion", "People & Body", "Digits"), 30,
-                  "standard", 8, "small ResNet, faces, people and digits"),
+    "rn-people": (RN(16, (2, 1, 1, 1)), ("google", "twemoji", "digits"),
+                  ("Smileys & Emotion", "People & Body", "Digits"), 30, "standard", 8,
+                  "small ResNet, faces, people and digits"),
     "vit-p8-all": (VIT(96, 3, patch=8), ("google", "twemoji", "digits"), ALL, 20, "light", 9,
                    "ViT/8 (coarse patches), everything, light augmentation"),
 }
