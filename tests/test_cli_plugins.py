@@ -1,4 +1,5 @@
 """The CLI and the plugin host: built-ins, a pip-installed selector, a broken plugin."""
+import csv
 import importlib.metadata as md
 import json
 
@@ -50,7 +51,7 @@ def test_pip_installed_selector_shows_up_and_scores_on_the_leaderboard(cli, tiny
     assert code == 0, out
     code, out = cli(*base, "leaderboard", "--format", "csv")
     assert code == 0, out
-    rows = {line.split(",")[0]: line.split(",") for line in out.strip().splitlines()}
+    rows = {row[0]: row for row in csv.reader(out.strip().splitlines()) if row}
     assert "random (k=1)" in rows and "inb (k=1)" in rows and "oracle (best single model)" in rows
     assert rows["random (k=1)"][1] == "0.2.0"  # the plugin's own version is recorded
 

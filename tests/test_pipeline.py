@@ -1,4 +1,5 @@
 """End to end on the tiny benchmark: real open_clip models, HDF5, WordNet."""
+import csv
 import json
 from pathlib import Path
 
@@ -190,7 +191,9 @@ def test_scoring_from_an_existing_registry_needs_no_torch(tiny_json, registry):
               f"sys.argv = ['mllbench', '-q', '-b', {tiny_json!r}, '--registry', {str(registry)!r}, "
               "'run', '--method', 'mll', '--k', '3']\n"
               "main()\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    # cwd outside the checkout, so the installed package is imported, not the source folder
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=registry.parent)
     assert done.returncode == 0, done.stderr
     assert "average" in done.stdout
     # and a model that must run gives one clear line, not a traceback
@@ -198,7 +201,8 @@ def test_scoring_from_an_existing_registry_needs_no_torch(tiny_json, registry):
     import shutil
 
     shutil.rmtree(registry / "labels")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=registry.parent)
     assert done.returncode == 2 and "pip install 'mllbench[torch]'" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -231,7 +235,7 @@ def test_embedded_hub_slice_end_to_end(tiny_bench_dir, tmp_path, cli):
         assert code == 0, out
     code, out = cli(*base, "leaderboard", "--format", "csv", "--per-model")
     assert code == 0, out
-    rows = {line.split(",")[0]: line.split(",") for line in out.strip().splitlines()}
+    rows = {row[0]: row for row in csv.reader(out.strip().splitlines()) if row}
     assert {"mll (k=1, α=0.7)", "inb (k=1)", "modelgpt (k=1)", "oracle (best single model)"} <= set(rows)
     # trained models classify real, unseen renditions far above chance (10 digit classes: 0.1)
     digits = rows["model"].index("digits")
