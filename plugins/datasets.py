@@ -115,7 +115,8 @@ def load_corpus(entry: dict, base_dir: Path) -> ListedDataset:
         arrays = {family: f[f"renditions/{family}/images"][:] for family in {fam for fam, *_ in items}}
         pixels = np.stack([arrays[family][i] for family, i, _ in items]) if items else \
             np.zeros((0, 32, 32, 3), np.uint8)
-        version = str(f.attrs.get("version", ""))
+        # the corpus' own version plus this task's item list: either changing invalidates caches
+        version = f"{f.attrs.get('version', '')}-{hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:12]}"
     wnids = tuple(c.get("wnid", "") for c in spec["classes"]) if entry["split"] == "samples" else None
     merged = {**spec, **entry}
     return ListedDataset(task_info(merged, [c["name"] for c in spec["classes"]]), pixels,
