@@ -70,35 +70,37 @@ def label_model(store: Store, graph: SemanticGraph, model_id: str,
         if label_is_current(store, graph, model_id):
             return "cached"
         old_images, old_captions, old = _old_label(final, model_id)
-        caption_keys = [text_key(c) for c in graph.captions]
-        need_images = [i for i, r in enumerate(graph.image_refs) if r not in old_images]
-        need_captions = [j for j, k in enumerate(caption_keys) if k not in old_captions]
-        model: VisionLanguageModel | None = None
-        with _open_partial(store.label_path(model_id, partial=True), graph, model_id) as part:
-            if "caption_emb" not in part and need_captions:
-                model = load_model()
-                emb = model.encode_texts([graph.captions[j] for j in need_captions])
-                part.create_dataset("caption_emb", data=emb.astype(np.float16))
-                part.flush()
-            done, total = int(part.attrs["n_done"]), len(need_images)
-            if progress:
-                progress(done, total)
-            for start in range(done, total, batch_size):
-                model = model or load_model()
-                batch = need_images[start:start + batch_size]
-                emb = model.encode_images([open_image(graph.image_refs[i]) for i in batch])
-                if "image_emb" not in part:
-                    part.create_dataset("image_emb", shape=(total, emb.shape[1]), dtype=np.float16)
-                part["image_emb"][start:start + len(batch)] = emb.astype(np.float16)
-                part.attrs["n_done"] = start + len(batch)
-                part.flush()
+        try:
+            caption_keys = [text_key(c) for c in graph.captions]
+            need_images = [i for i, r in enumerate(graph.image_refs) if r not in old_images]
+            need_captions = [j for j, k in enumerate(caption_keys) if k not in old_captions]
+            model: VisionLanguageModel | None = None
+            with _open_partial(store.label_path(model_id, partial=True), graph, model_id) as part:
+                if "caption_emb" not in part and need_captions:
+                    model = load_model()
+                    emb = model.encode_texts([graph.captions[j] for j in need_captions])
+                    part.create_dataset("caption_emb", data=emb.astype(np.float16))
+                    part.flush()
+                done, total = int(part.attrs["n_done"]), len(need_images)
                 if progress:
-                    progress(start + len(batch), total)
-            _assemble(final, graph, model_id, caption_keys, need_images, need_captions,
-                      old_images, old_captions, old, part)
-        if old is not None:
-            old.close()
-        store.label_path(model_id, partial=True).unlink()
+                    progress(done, total)
+                for start in range(done, total, batch_size):
+                    model = model or load_model()
+                    batch = need_images[start:start + batch_size]
+                    emb = model.encode_images([open_image(graph.image_refs[i]) for i in batch])
+                    if "image_emb" not in part:
+                        part.create_dataset("image_emb", shape=(total, emb.shape[1]), dtype=np.float16)
+                    part["image_emb"][start:start + len(batch)] = emb.astype(np.float16)
+                    part.attrs["n_done"] = start + len(batch)
+                    part.flush()
+                    if progress:
+                        progress(start + len(batch), total)
+                _assemble(final, graph, model_id, caption_keys, need_images, need_captions,
+                          old_images, old_captions, old, part)
+            store.label_path(model_id, partial=True).unlink()
+        finally:
+            if old is not None:
+                old.close()
         return "updated" if old is not None else "labeled"
 
 
@@ -138,6 +140,7 @@ class GraphLabels:
         self.store, self.graph, self._embed = store, graph, embed
         self.wnids, self.names, self.captions = graph.wnids, graph.names, graph.captions
         self.n_images = graph.n_images
+        self._graph_hash = graph.hash  # hashing the graph costs ~3 ms: once, not per file
         self._files: dict[str, h5py.File] = {}
 
     def node_caption_embeddings(self) -> np.ndarray:
@@ -149,7 +152,7 @@ class GraphLabels:
             if not path.exists():
                 raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
             f = open_checked(path, f"label of {model_id}")
-            if f.attrs.get("graph_hash") != self.graph.hash:
+            if f.attrs.get("graph_hash") != self._graph_hash:
                 f.close()
                 raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
                                     "run `mllbench label` to update it")
