@@ -187,19 +187,34 @@ def label(state: State, model_spec: str):
                f"{len(graph.image_refs)} images (graph {graph.hash}) in {session.store.root}")
 
 
-def selection_options(f):
-    for option in reversed([
-        click.option("--method", "-m", default="mll", show_default=True, help="Selector (see `mllbench plugins`)."),
-        click.option("--k", "k", type=int, default=1, show_default=True, help="Models reused per class (Eqs. 8-10)."),
-        click.option("--alpha", type=float, default=0.7, show_default=True, help="Eq. 7 balance of class vs overall precision."),
-        click.option("--nodes-per-class", type=int, default=5, show_default=True, help="Graph nodes matched to each class (Z)."),
-        click.option("--normalize-z/--raw-z", default=False, show_default=True, help="Normalise Z's columns to sum to 1."),
-        click.option("--logit-scale", type=float, default=100.0, show_default=True, help="Softmax scale in Eqs. 8-9 (1 = literal)."),
-        click.option("--weighting", type=click.Choice(["entropy", "inverse-entropy", "uniform"]), default="entropy",
-                     show_default=True, help="Eq. 9 ensemble weights."),
-    ]):
-        f = option(f)
-    return f
+TABLE_FORMATS = click.Choice(["rich", "markdown", "csv", "latex"])
+METHOD_OPTIONS = [
+    click.option("--method", "-m", default="mll", show_default=True, help="Selector (see `mllbench plugins`)."),
+    click.option("--k", "k", type=int, default=1, show_default=True, help="Models reused per class (Eqs. 8-10)."),
+]
+ALPHA_OPTION = click.option("--alpha", type=float, default=0.7, show_default=True,
+                            help="Eq. 7 balance of class vs overall precision.")
+MLL_OPTIONS = [
+    click.option("--nodes-per-class", type=int, default=5, show_default=True, help="Graph nodes matched to each class (Z)."),
+    click.option("--normalize-z/--raw-z", default=False, show_default=True, help="Normalise Z's columns to sum to 1."),
+]
+REUSE_OPTIONS = [
+    click.option("--logit-scale", type=float, default=100.0, show_default=True, help="Softmax scale in Eqs. 8-9 (1 = literal)."),
+    click.option("--weighting", type=click.Choice(["entropy", "inverse-entropy", "uniform"]), default="entropy",
+                 show_default=True, help="Eq. 9 ensemble weights."),
+]
+
+
+def with_options(options: list):
+    """A decorator applying click options in the order listed."""
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
+selection_options = with_options([*METHOD_OPTIONS, ALPHA_OPTION, *MLL_OPTIONS, *REUSE_OPTIONS])
 
 
 def selector_params(alpha: float, nodes_per_class: int, normalize_z: bool) -> dict:
@@ -260,14 +275,13 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "csv", "latex"]), default="rich",
-              show_default=True)
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
 @click.option("--per-model", is_flag=True, help="Also show every hub model's accuracy per task (ground truth).")
 @click.option("--no-oracle", is_flag=True, help="Skip the oracle row (needs cached predictions).")
 @click.pass_obj
 def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool):
     """Methods x tasks accuracy from stored results, with the oracle row."""
-    from mllbench.leaderboard import load_results, render, table
+    from mllbench.leaderboard import load_results, table
     from mllbench.pipeline import ground_truth
 
     session = state.session
@@ -291,18 +305,157 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool):
         sections.append(("ground truth: every hub model on every task", ["model", *tasks_, "avg"],
                          [[m["id"], *_cells(list(truth[i]), 4)] for i, m in enumerate(bench.models)]))
     for title, head, body in sections:
-        text = render(head, body, fmt)
-        if text is None:
-            from rich.table import Table
+        print_table(title, head, body, fmt)
 
-            t = Table(title=title)
-            for col in head:
-                t.add_column(col, justify="left" if col in ("method", "model", "version") else "right")
-            for row in body:
-                t.add_row(*row)
-            console().print(t)
-        else:
-            click.echo(text)
+
+def print_table(title: str, head: list[str], body: list[list[str]], fmt: str) -> None:
+    """A table with rich on screen, or as csv/markdown/latex text."""
+    from mllbench.leaderboard import render
+
+    text = render(head, body, fmt)
+    if text is None:
+        from rich.table import Table
+
+        t = Table(title=title)
+        for col in head:
+            t.add_column(col, justify="left" if col in ("method", "model", "version") else "right")
+        for row in body:
+            t.add_row(*row)
+        console().print(t)
+    else:
+        click.echo(text)
+
+
+def number_list(kind: type):
+    """A click callback parsing '0.5,0.6' into a tuple of ``kind``."""
+    def parse(ctx, param, value: str) -> tuple:
+        try:
+            return tuple(kind(v) for v in value.split(",") if v.strip())
+        except ValueError as exc:
+            raise click.BadParameter(f"expected comma-separated {kind.__name__} values, got {value!r}") from exc
+    return parse
+
+
+output_options = with_options([
+    click.option("--tasks", "task_spec", default="all", show_default=True, help="'all' or comma-separated target tasks."),
+    click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True, help="How the table prints."),
+    click.option("--out", type=click.Path(file_okay=False), default=None,
+                 help="Folder for the CSV tables and the PNG plot. Default: ./mllbench-out/<benchmark>/."),
+])
+experiment_options = with_options([*MLL_OPTIONS, *REUSE_OPTIONS])
+
+
+@cli.group()
+def experiment():
+    """The paper's experiments: a table (screen + CSV) and a PNG plot each.
+
+    Models run only for labels or predictions the registry lacks, so a
+    rerun, or another experiment on the same benchmark, takes seconds.
+    """
+
+
+def write_report(state: State, out: str | None, fmt: str, tables: dict, plot) -> None:
+    """Print each table, write it as ``<out>/<name>.csv``, draw ``plot(folder)``."""
+    from mllbench.leaderboard import render
+
+    folder = Path(out) if out else Path("mllbench-out") / state.bench.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        print_table(table.title, table.header, table.cells(), fmt)
+        (folder / f"{name}.csv").write_text(render(table.header, table.cells(), "csv"))
+        click.echo(f"table written to {folder / f'{name}.csv'}")
+    click.echo(f"plot written to {plot(folder)}")
+
+
+def mll_setup(state: State, task_spec: str, nodes_per_class: int, normalize_z: bool, logit_scale: float,
+              weighting: str) -> tuple:
+    """The session, tasks, MLL parameters (alpha set per experiment) and reuse settings."""
+    from mllbench.experiments import ReuseOptions
+
+    session = state.session
+    return (session, session.bench.resolve_tasks(task_spec), selector_params(1.0, nodes_per_class, normalize_z),
+            ReuseOptions(logit_scale, weighting))
+
+
+@experiment.command("alpha")
+@click.option("--alphas", default="0.5,0.6,0.7,0.8,0.9", show_default=True, callback=number_list(float),
+              help="Eq. 7 values to compare.")
+@output_options
+@experiment_options
+@click.pass_obj
+def experiment_alpha(state: State, alphas, task_spec, fmt, out, nodes_per_class, normalize_z, logit_scale, weighting):
+    """Table 3: MLL accuracy for each alpha, one model per class (k = 1)."""
+    from mllbench.experiments import alpha_sweep
+    from mllbench.plots import line_chart
+
+    session, tasks_, params, reuse = mll_setup(state, task_spec, nodes_per_class, normalize_z, logit_scale, weighting)
+    with state.progress():
+        table, avg = alpha_sweep(session, tasks_, params, reuse, alphas)
+    write_report(state, out, fmt, {"alpha": table}, lambda d: line_chart(
+        d / "alpha.png", alphas, avg, "alpha (Eq. 7)", "average accuracy", f"MLL on {session.bench.name}, k = 1"))
+
+
+@experiment.command("k")
+@click.option("--ks", default="1,2,3,4,5,6", show_default=True, callback=number_list(int), help="k values to compare.")
+@ALPHA_OPTION
+@output_options
+@experiment_options
+@click.pass_obj
+def experiment_k(state: State, ks, alpha, task_spec, fmt, out, nodes_per_class, normalize_z, logit_scale, weighting):
+    """Table 4: accuracy and inference cost (models run, relative to k = 1) per k."""
+    from mllbench.experiments import k_sweep
+    from mllbench.plots import line_chart
+
+    session, tasks_, params, reuse = mll_setup(state, task_spec, nodes_per_class, normalize_z, logit_scale, weighting)
+    with state.progress():
+        table, acc, cost = k_sweep(session, tasks_, params, reuse, alpha, ks)
+    write_report(state, out, fmt, {"k": table}, lambda d: line_chart(
+        d / "k.png", ks, acc, "models reused per class (k)", "average accuracy",
+        f"MLL on {session.bench.name}, alpha = {alpha}", right=("inference cost vs k = 1", cost)))
+
+
+@experiment.command("growth")
+@click.option("--orders", type=int, default=30, show_default=True, help="Random orders in which the hub grows.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orders.")
+@ALPHA_OPTION
+@output_options
+@experiment_options
+@click.pass_obj
+def experiment_growth(state: State, orders, seed, alpha, task_spec, fmt, out, nodes_per_class, normalize_z,
+                      logit_scale, weighting):
+    """Figure 3: average accuracy (k = 1) as the hub grows from one model to all."""
+    from mllbench.experiments import hub_growth
+    from mllbench.plots import line_chart
+
+    session, tasks_, params, reuse = mll_setup(state, task_spec, nodes_per_class, normalize_z, logit_scale, weighting)
+    with state.progress():
+        table, curves = hub_growth(session, tasks_, params, reuse, alpha, orders, seed)
+    mean, std = curves.mean(0), curves.std(0)
+    write_report(state, out, fmt, {"growth": table}, lambda d: line_chart(
+        d / "growth.png", range(1, curves.shape[1] + 1), mean, "models in the hub", "average accuracy",
+        f"MLL on {session.bench.name}: {orders} random orders (mean ± std)", band=(mean - std, mean + std)))
+
+
+@experiment.command("spider")
+@click.option("--task", default=None, help="Task whose classes make Figure 1(b). Default: the first of --tasks.")
+@output_options
+@click.pass_obj
+def experiment_spider(state: State, task, task_spec, fmt, out):
+    """Figure 1: every hub model's accuracy per task and per class, as spider charts."""
+    from mllbench.experiments import per_class_table, per_task_accuracy
+    from mllbench.plots import spider_chart
+
+    session = state.session
+    tasks_ = session.bench.resolve_tasks(task_spec)
+    task = task or tasks_[0]
+    session.bench.task_entry(task)
+    with state.progress():
+        by_task, truth = per_task_accuracy(session, tasks_)
+        by_class, per_class = per_class_table(session, task)
+    ids = [m["id"] for m in session.bench.models]
+    write_report(state, out, fmt, {"spider-tasks": by_task, "spider-classes": by_class}, lambda d: spider_chart(
+        d / "spider.png", [("(a) accuracy per task", tasks_, dict(zip(ids, truth))),
+                           (f"(b) accuracy per class of {task}", by_class.header[1:], dict(zip(ids, per_class)))]))
 
 
 def main() -> None:

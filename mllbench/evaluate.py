@@ -45,6 +45,11 @@ def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64
     return out
 
 
+def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> list[float | None]:
+    """Top-1 accuracy on each class's images; None for a class without images."""
+    return [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None for c in range(n_classes)]
+
+
 def cached_predictions(store: Store, ds: ImageDataset, model_id: str) -> tuple[np.ndarray, np.ndarray] | None:
     return store.load_predictions(ds.info.name, model_id, task_hash(ds))
 

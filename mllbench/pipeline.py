@@ -22,7 +22,7 @@ import numpy as np
 
 from mllbench import __version__
 from mllbench.benchmark import Benchmark
-from mllbench.evaluate import cached_predictions, predict
+from mllbench.evaluate import cached_predictions, per_class_accuracy, predict
 from mllbench.graph import SemanticGraph, build_graph
 from mllbench.labeling import GraphLabels, label_is_current, label_model
 from mllbench.registry.store import Store, load_graph, save_graph
@@ -169,21 +169,22 @@ class Session:
         return replace(info, classnames=tuple(info.classnames[i] for i in self.sample_classes(task)))
 
     # --- selection and reuse -----------------------------------------------
+    def labels(self) -> GraphLabels:
+        """One label reader per session: each label file opens once, not once per task."""
+        return self._keyed("labels", lambda: GraphLabels(self.store, self.graph(), self.embed))
+
     def context(self, task: str, params: dict) -> SelectionContext:
         sample_infos = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
         return SelectionContext(
             task=self.bench.task_info(task), models=self.bench.model_infos,
-            labels=GraphLabels(self.store, self.graph(), self.embed), captions=self.captions,
+            labels=self.labels(), captions=self.captions,
             embed=self.embed, encode_text=self.encode_text, sample_tasks=sample_infos,
             sample_accuracy=lambda m, t: self.accuracy(m, t, self.sample_classes(t)), params=params)
 
     def select(self, method: str, task: str, params: dict) -> np.ndarray:
         selector = self.bench.host.get("selector", method)
         ctx = self.context(task, params)
-        try:
-            scores = np.asarray(selector(ctx), dtype=np.float64)
-        finally:
-            ctx.labels.close()
+        scores = np.asarray(selector(ctx), dtype=np.float64)
         expected = (len(self.bench.models), len(ctx.task.classnames))
         if scores.shape != expected:
             raise MllbenchError(f"selector {method!r} returned scores of shape {scores.shape}, "
@@ -201,10 +202,9 @@ class Session:
         stacked = np.stack([sims[m][0] for m in used])
         pred = np.argmax(ensemble_scores(stacked, np.searchsorted(used, chosen), logit_scale, weighting), 1)
         info = self.bench.task_info(task)
-        per_class = [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None
-                     for c in range(len(info.classnames))]
         return {"accuracy": float(np.mean(pred == labels)), "n_images": int(len(labels)),
-                "per_class": per_class, "models_used": [ids[m] for m in used],
+                "per_class": per_class_accuracy(pred, labels, len(info.classnames)),
+                "models_used": [ids[m] for m in used],
                 "selected": {c: [ids[m] for m in chosen[:, j]] for j, c in enumerate(info.classnames)}}
 
 

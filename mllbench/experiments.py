@@ -1,0 +1,148 @@
+"""The paper's experiments as tables over a Session (Tables 3-4, Figures 1 and 3).
+
+Each function reads labels and cached predictions through the Session (models
+run only for what the registry lacks) and returns a :class:`Table` plus the
+arrays its plot needs. MLL's per-class precision p_{m,y} (Eq. 6) is computed
+once per task and reused across the sweep: Eq. 7 is then one array call per
+alpha, a sub-hub's r_{m,y} is a subset of the full hub's rows (a model's
+score does not depend on the other models), and k only changes reuse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from mllbench.evaluate import per_class_accuracy
+from mllbench.mll import reuse_metric
+from mllbench.pipeline import Session, ground_truth
+from mllbench.reuse import top_k_models
+
+ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
+KS = (1, 2, 3, 4, 5, 6)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table: header and rows of str / int / float cells."""
+
+    title: str
+    header: list[str]
+    rows: list[list]
+
+    def cells(self, digits: int = 4) -> list[list[str]]:
+        """Rows as text, floats rounded (what the table renderers print)."""
+        return [[f"{c:.{digits}f}" if isinstance(c, float) else str(c) for c in row] for row in self.rows]
+
+
+@dataclass(frozen=True)
+class ReuseOptions:
+    """Eqs. 8-9 settings shared by every experiment."""
+
+    logit_scale: float = 100.0
+    weighting: str = "entropy"
+
+
+def class_precision_by_task(session: Session, tasks: Sequence[str], params: dict) -> dict[str, np.ndarray]:
+    """p_{m,y} per task: the MLL selector at alpha = 1, where Eq. 7 is the identity."""
+    session.ensure([m["id"] for m in session.bench.models], tasks)
+    return {t: session.select("mll", t, {**params, "alpha": 1.0}) for t in tasks}
+
+
+def reuse_accuracy(session: Session, tasks: Sequence[str], scores: dict[str, np.ndarray], k: int,
+                   reuse: ReuseOptions) -> list[dict]:
+    """Eqs. 8-10 on cached predictions for every task (``Session.reuse`` results)."""
+    return [session.reuse(t, scores[t], k, reuse.logit_scale, reuse.weighting) for t in tasks]
+
+
+def alpha_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions,
+                alphas: Sequence[float] = ALPHAS) -> tuple[Table, np.ndarray]:
+    """Table 3: accuracy per task and on average for each alpha, k = 1."""
+    p_y = class_precision_by_task(session, tasks, params)
+    acc = np.array([[r["accuracy"] for r in reuse_accuracy(
+        session, tasks, {t: reuse_metric(p, a) for t, p in p_y.items()}, 1, reuse)] for a in alphas])
+    rows = [[a, *map(float, row), float(row.mean())] for a, row in zip(alphas, acc)]
+    return Table("Table 3: MLL accuracy by alpha (k = 1)", ["alpha", *tasks, "avg"], rows), acc.mean(1)
+
+
+def models_run(results: Sequence[dict]) -> int:
+    """Forward passes per image summed over tasks: the distinct models reuse runs."""
+    return sum(len(r["models_used"]) for r in results)
+
+
+def k_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions, alpha: float,
+            ks: Sequence[int] = KS) -> tuple[Table, np.ndarray, np.ndarray]:
+    """Table 4: average accuracy and inference cost relative to k = 1, per k.
+
+    Cost is the number of distinct models reuse runs on each task's images,
+    summed over tasks (each is one forward pass per image), relative to k = 1;
+    ``benchmarks/perf/reuse_cost.py`` weighs the same sets by measured time.
+    """
+    scores = {t: reuse_metric(p, alpha) for t, p in class_precision_by_task(session, tasks, params).items()}
+    runs = [reuse_accuracy(session, tasks, scores, k, reuse) for k in ks]
+    acc = np.array([np.mean([r["accuracy"] for r in res]) for res in runs])
+    cost = np.array([models_run(res) for res in runs], dtype=np.float64)
+    cost /= cost[0]
+    rows = [[k, float(a), float(c), round(models_run(res) / len(tasks), 2)]
+            for k, a, c, res in zip(ks, acc, cost, runs)]
+    return (Table(f"Table 4: MLL accuracy and inference cost by k (alpha = {alpha})",
+                  ["k", "avg accuracy", "cost vs k=1", "models run per task"], rows), acc, cost)
+
+
+def sub_hub_scores(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Scores of a hub reduced to ``members``: the others can never be chosen."""
+    out = np.full_like(scores, -np.inf)
+    out[members] = scores[members]
+    return out
+
+
+def hub_growth(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions, alpha: float,
+               orders: int = 30, seed: int = 0) -> tuple[Table, np.ndarray]:
+    """Figure 3: average accuracy (k = 1) as the hub grows model by model.
+
+    Returns the table (mean, std, min, max per hub size) and the
+    (orders, n_models) curves. Reuse with k = 1 depends only on the model
+    chosen per class, so identical choices are evaluated once.
+    """
+    scores = {t: reuse_metric(p, alpha) for t, p in class_precision_by_task(session, tasks, params).items()}
+    n_models = len(session.bench.models)
+    rng = np.random.default_rng(seed)
+    seen: dict[tuple[str, bytes], float] = {}
+    curves = np.empty((orders, n_models))
+    for o in range(orders):
+        order = rng.permutation(n_models)
+        for size in range(1, n_models + 1):
+            accs = []
+            for t in tasks:
+                sub = sub_hub_scores(scores[t], order[:size])
+                key = (t, top_k_models(sub, 1).tobytes())
+                if key not in seen:
+                    seen[key] = session.reuse(t, sub, 1, reuse.logit_scale, reuse.weighting)["accuracy"]
+                accs.append(seen[key])
+            curves[o, size - 1] = np.mean(accs)
+    rows = [[size, float(c.mean()), float(c.std()), float(c.min()), float(c.max())]
+            for size, c in enumerate(curves.T, start=1)]
+    return (Table(f"Figure 3: average accuracy by hub size ({orders} random orders, k = 1, alpha = {alpha})",
+                  ["hub size", "mean", "std", "min", "max"], rows), curves)
+
+
+def per_task_accuracy(session: Session, tasks: Sequence[str]) -> tuple[Table, np.ndarray]:
+    """Figure 1(a): every hub model's zero-shot accuracy on every task."""
+    truth = ground_truth(session, tasks)
+    ids = [m["id"] for m in session.bench.models]
+    rows = [[m, *map(float, acc), float(acc.mean())] for m, acc in zip(ids, truth)]
+    return Table("Figure 1(a): zero-shot accuracy per task", ["model", *tasks, "avg"], rows), truth
+
+
+def per_class_table(session: Session, task: str) -> tuple[Table, np.ndarray]:
+    """Figure 1(b): every hub model's zero-shot accuracy on each class of one task."""
+    classes = list(session.bench.task_info(task).classnames)
+    ids = [m["id"] for m in session.bench.models]
+    acc = []
+    for m in ids:
+        sims, labels = session.predictions(task, m)
+        acc.append([np.nan if a is None else a for a in per_class_accuracy(sims.argmax(1), labels, len(classes))])
+    acc = np.array(acc)
+    rows = [[m, *map(float, row)] for m, row in zip(ids, acc)]
+    return Table(f"Figure 1(b): zero-shot accuracy per class of {task}", ["model", *classes], rows), acc
