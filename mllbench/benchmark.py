@@ -7,11 +7,13 @@ dataset-source registry, by name, so adding a benchmark needs no code here.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mllbench.host import Host
+from mllbench.lovm import ScoreTable, definition_parts, read_lovm
 from mllbench.types import ImageDataset, MllbenchError, ModelInfo, TaskInfo, VisionLanguageModel
 
 
@@ -26,6 +28,7 @@ class Benchmark:
     graph: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
     host: Host | None = None
+    table: ScoreTable | None = None  # set for ``"kind": "table"`` definitions (no images, no models)
     _datasets: dict[str, ImageDataset] = field(default_factory=dict)
 
     @property
@@ -89,10 +92,23 @@ def load_benchmark(host: Host, name: str) -> Benchmark:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise MllbenchError(f"cannot read benchmark definition {path}: {exc}") from exc
+    table = read_table(data) if data.get("kind") == "table" else None
+    if table is not None:
+        data["models"], data["targets"] = definition_parts(table)
     try:
         return Benchmark(name=data["name"], path=Path(path).resolve(),
                          description=data.get("description", ""), models=data["models"],
                          targets=data["targets"], samples=data.get("samples", []),
-                         graph=data.get("graph", {}), defaults=data.get("defaults", {}), host=host)
+                         graph=data.get("graph", {}), defaults=data.get("defaults", {}), host=host,
+                         table=table)
     except KeyError as exc:
         raise MllbenchError(f"benchmark definition {path} lacks the key {exc}") from exc
+
+
+def read_table(data: dict) -> ScoreTable:
+    """A table-only benchmark's tables, from the directory its ``dir_env`` variable names."""
+    env = data.get("dir_env", "MLLBENCH_LOVM_DIR")
+    if not os.environ.get(env):
+        raise MllbenchError(f"benchmark {data.get('name')!r} reads LOVM's tables from a directory: "
+                            f"pass --lovm-dir or set {env}")
+    return read_lovm(Path(os.environ[env]))

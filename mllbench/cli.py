@@ -91,16 +91,20 @@ def console(err: bool = False):
 @click.option("--device", default=None, help="Torch device for models (default: cuda if available, else cpu).")
 @click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
 @click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1.")
+@click.option("--lovm-dir", type=click.Path(file_okay=False), default=None,
+              help="LOVM's LOVM/ folder, for `--benchmark lovm` (or set MLLBENCH_LOVM_DIR).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.version_option(package_name="mllbench")
 @click.pass_context
-def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, quiet):
+def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, lovm_dir, quiet):
     """Select and reuse pre-trained vision-language models (Model Label Learning).
 
     Typical use: `mllbench run --method mll --tasks all`, then
     `mllbench leaderboard`. Models run once; labels and predictions are
     cached in the registry, so scoring another selector takes seconds.
     """
+    if lovm_dir:
+        os.environ["MLLBENCH_LOVM_DIR"] = lovm_dir
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -250,15 +254,17 @@ def select(state: State, task, method, k, alpha, nodes_per_class, normalize_z, l
 @cli.command()
 @click.option("--tasks", "task_spec", default="all", show_default=True, help="'all' or comma-separated target tasks.")
 @selection_options
+@click.option("--param", "-p", "extra", multiple=True, callback=lambda ctx, param, value: key_values(value),
+              help="Selector parameter KEY=VALUE (repeatable), e.g. -p target=raw for ModelGPT's accuracy fit.")
 @click.pass_obj
-def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting):
+def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting, extra):
     """Label what is missing, select, reuse, evaluate and store the result."""
     from mllbench.pipeline import run_method
 
     session = state.session
     tasks_ = session.bench.resolve_tasks(task_spec)
     session.bench.host.get("selector", method)
-    params = selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}
+    params = {**(selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}), **extra}
     with state.progress():
         result, path = run_method(session, method, tasks_, params, k, logit_scale, weighting)
     from rich.table import Table
@@ -278,9 +284,12 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 @click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
 @click.option("--per-model", is_flag=True, help="Also show every hub model's accuracy per task (ground truth).")
 @click.option("--no-oracle", is_flag=True, help="Skip the oracle row (needs cached predictions).")
+@click.option("--metric", type=click.Choice(["accuracy", "r5", "tau", "l1", "regret"]), default="accuracy",
+              show_default=True, help="Accuracy after reuse, or a LOVM ranking metric of each selector's "
+              "model ranking against the ground truth (l1: only selectors predicting accuracy).")
 @click.pass_obj
-def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool):
-    """Methods x tasks accuracy from stored results, with the oracle row."""
+def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str):
+    """Methods x tasks accuracy (or a ranking metric) from stored results, with the oracle row."""
     from mllbench.leaderboard import load_results, table
     from mllbench.pipeline import ground_truth
 
@@ -293,12 +302,13 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool):
                             "run `mllbench run --method mll --tasks all` first")
     oracle = None
     truth = None
-    if not no_oracle or per_model:
+    if not no_oracle or per_model or metric != "accuracy":
         with state.progress():
             truth = ground_truth(session, tasks_)
-        oracle = None if no_oracle else dict(zip(tasks_, truth.max(0)))
-    header, rows = table(results, tasks_, oracle)
-    sections = [(f"leaderboard: {bench.name} (accuracy after reuse)", header, rows)]
+        oracle = None if no_oracle or metric != "accuracy" else dict(zip(tasks_, truth.max(0)))
+    header, rows = table(results, tasks_, oracle, metric=metric, truth=truth, hub=[m["id"] for m in bench.models])
+    title = "accuracy after reuse" if metric == "accuracy" else f"{metric} of the model ranking vs ground truth"
+    sections = [(f"leaderboard: {bench.name} ({title})", header, rows)]
     if per_model and truth is not None:
         from mllbench.leaderboard import _cells
 
@@ -324,6 +334,20 @@ def print_table(title: str, head: list[str], body: list[list[str]], fmt: str) ->
         console().print(t)
     else:
         click.echo(text)
+
+
+def key_values(pairs: tuple[str, ...]) -> dict:
+    """'-p a=1 -p b=x' as {'a': 1, 'b': 'x'}: JSON values where they parse, else strings."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def number_list(kind: type):

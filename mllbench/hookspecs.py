@@ -66,7 +66,10 @@ def register_selectors(register: Callable) -> None:
     that class. The context carries the task's class names, domain and task
     type, the hub, read access to the label registry and the caption and
     embedding services, never the task's images or labels. The harness does
-    reuse (top-k per class, Eqs. 8-10) identically for every selector.
+    reuse (top-k per class, Eqs. 8-10) identically for every selector. The
+    mean over classes is the selector's model ranking for the task (LOVM's
+    R5, tau, regret); a selector whose scores predict accuracy says so with an
+    attribute ``selector.scores_are_accuracy = lambda params: True`` (LOVM's L1).
     """
 
 

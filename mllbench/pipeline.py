@@ -3,7 +3,10 @@
 ``Session`` owns one benchmark + registry and hands selectors their context.
 Models run only when something they would produce is missing from the
 registry, one model loaded at a time, so a rerun (or scoring a new selector)
-costs seconds.
+costs seconds. On a table-only benchmark (``Benchmark.table``, see
+``mllbench/lovm.py``) nothing runs: sample datasets are the other tasks,
+accuracies come from the table, and the selector's top model is scored
+from it instead of being reused on images.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from mllbench.benchmark import Benchmark
 from mllbench.evaluate import cached_predictions, per_class_accuracy, predict
 from mllbench.graph import SemanticGraph, build_graph
 from mllbench.labeling import GraphLabels, label_is_current, label_model
+from mllbench.ranking import top
 from mllbench.registry.store import Store, load_graph, save_graph
 from mllbench.reuse import ensemble_scores, top_k_models
 from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
@@ -174,6 +178,14 @@ class Session:
         return self._keyed("labels", lambda: GraphLabels(self.store, self.graph(), self.embed))
 
     def context(self, task: str, params: dict) -> SelectionContext:
+        table = self.bench.table
+        if table is not None:
+            others = tuple(self.bench.task_info(t) for t in table.tasks if t != task)
+            return SelectionContext(
+                task=self.bench.task_info(task), models=self.bench.model_infos, labels=NoLabels(),
+                captions=self.captions, embed=self.embed, encode_text=self.encode_text, sample_tasks=others,
+                sample_accuracy=lambda m, t: float(table.accuracy[table.models.index(m), table.column(t)]),
+                params=params, precomputed=table.task_features)
         sample_infos = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
         return SelectionContext(
             task=self.bench.task_info(task), models=self.bench.model_infos,
@@ -191,6 +203,12 @@ class Session:
                                 f"expected (n_models, n_classes) = {expected}")
         return scores
 
+    def top_model(self, task: str, scores: np.ndarray) -> dict:
+        """A table benchmark's stand-in for reuse: the table accuracy of the top-scored model."""
+        best = int(top(scores.mean(1), 1)[0])
+        return {"accuracy": float(self.bench.table.accuracy[best, self.bench.table.column(task)]),
+                "models_used": [self.bench.models[best]["id"]]}
+
     def reuse(self, task: str, scores: np.ndarray, k: int, logit_scale: float,
               weighting: str) -> dict:
         """Eqs. 8-10 on cached predictions; accuracy and what was reused."""
@@ -206,6 +224,25 @@ class Session:
                 "per_class": per_class_accuracy(pred, labels, len(info.classnames)),
                 "models_used": [ids[m] for m in used],
                 "selected": {c: [ids[m] for m in chosen[:, j]] for j, c in enumerate(info.classnames)}}
+
+
+class NoLabels:
+    """The label view of a table benchmark, which has no semantic graph to label on."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise MllbenchError("this benchmark is a table with no images or graph; "
+                            "use a selector that needs no model labels (inb, modelgpt)")
+
+
+def scores_are_accuracy(selector: Callable, params: dict) -> bool:
+    """Whether a selector's scores predict accuracy (so L1 applies): ``params`` or its own say.
+
+    A selector declares it with an attribute ``scores_are_accuracy(params) -> bool``.
+    """
+    if "scores_are_accuracy" in params:
+        return bool(params["scores_are_accuracy"])
+    declared = getattr(selector, "scores_are_accuracy", None)
+    return bool(declared(params)) if declared else False
 
 
 def _hash(obj: Any) -> str:
@@ -226,13 +263,18 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     """Select + reuse + evaluate on ``tasks``; write one versioned result JSON."""
     bench = session.bench
     ids = [m["id"] for m in bench.models]
-    session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
+    if bench.table is None:
+        session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
+    elif k != 1:
+        raise MllbenchError(f"benchmark {bench.name!r} is a table with no images to ensemble on; use --k 1")
     started, per_task = time.perf_counter(), {}
     for task in tasks:
         t0 = time.perf_counter()
         scores = session.select(method, task, params)
         t1 = time.perf_counter()
-        per_task[task] = session.reuse(task, scores, k, logit_scale, weighting)
+        per_task[task] = (session.reuse(task, scores, k, logit_scale, weighting) if bench.table is None
+                          else session.top_model(task, scores))
+        per_task[task]["model_scores"] = scores.mean(1).tolist()  # the task's model ranking, aligned with hub
         per_task[task]["timing_s"] = {"select": round(t1 - t0, 4), "reuse": round(time.perf_counter() - t1, 4)}
     host = bench.host
     plugin = host.origins.get(("selector", method), "?")
@@ -242,11 +284,12 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     result = {
         "schema": RESULT_SCHEMA, "mllbench_version": __version__,
         "benchmark": bench.name, "benchmark_hash": _hash(bench.path.read_text()),
-        "graph_hash": session.graph().hash,
+        "graph_hash": session.graph().hash if bench.table is None else None,
         "method": method, "plugin": plugin,
         "plugin_distribution": record.distribution if record else "?",
         "plugin_version": record.version if record else "?",
         "params": settings, "hub": ids, "tasks": per_task,
+        "scores_are_accuracy": scores_are_accuracy(host.get("selector", method), params),
         "average": float(np.mean([r["accuracy"] for r in per_task.values()])),
         "environment": environment(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "elapsed_s": round(time.perf_counter() - started, 3),
@@ -268,6 +311,9 @@ def write_json(path: Path, data: dict) -> None:
 
 def ground_truth(session: Session, tasks: Sequence[str]) -> np.ndarray:
     """Every hub model's zero-shot accuracy on every task: (n_models, n_tasks)."""
+    table = session.bench.table
+    if table is not None:
+        return table.accuracy[:, [table.column(t) for t in tasks]]
     ids = [m["id"] for m in session.bench.models]
     session.ensure(ids, tasks, labels=False)
     return np.array([[session.accuracy(m, t) for t in tasks] for m in ids])

@@ -89,3 +89,5 @@ class SelectionContext:
     sample_tasks: tuple[TaskInfo, ...]  # sample datasets, at most max_sample_classes classes each
     sample_accuracy: Callable[[str, str], float]  # (model id, sample task)
     params: Mapping[str, Any] = field(default_factory=dict)
+    # table benchmarks only: a task's shipped features, name -> (n_models,) (e.g. LOVM's for ModelGPT)
+    precomputed: Callable[[str], Mapping[str, np.ndarray]] | None = None

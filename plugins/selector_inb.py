@@ -1,4 +1,8 @@
-"""INB, the ImageNet baseline: every class gets the hub's best ImageNet model."""
+"""INB, the ImageNet baseline: every class gets the hub's best ImageNet model.
+
+Its scores are ImageNet accuracies, which LOVM takes as INB's accuracy
+prediction for any task; so it declares ``scores_are_accuracy`` and gets an L1.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +21,9 @@ def imagenet_accuracy(ctx: SelectionContext) -> np.ndarray:
 def inb_select(ctx: SelectionContext) -> np.ndarray:
     acc = imagenet_accuracy(ctx)
     return np.repeat(acc[:, None], len(ctx.task.classnames), axis=1)
+
+
+inb_select.scores_are_accuracy = lambda params: True
 
 
 @hookimpl

@@ -8,7 +8,10 @@ ImageNet score. A linear regression (least squares with intercept, unscaled,
 like sklearn's LinearRegression) is fitted on the sample datasets, whose
 ground-truth accuracies the harness measures (Sec. 5.2), with targets centred
 per dataset (LOVM's ranking target; ``params["target"] = "raw"`` fits raw
-accuracy). Its prediction for the target task is every class's score.
+accuracy, and only then are its scores accuracy predictions, as
+``scores_are_accuracy`` declares). Its prediction for the target task is
+every class's score. On a table benchmark (LOVM) the shipped features are
+used instead of computing them.
 
 Synonyms/superclasses (LOVM asks GPT) come from WordNet offline: the lemmas
 and hypernym lemmas of the class name's first noun sense.
@@ -85,6 +88,8 @@ def task_texts(ctx: SelectionContext, task: TaskInfo) -> tuple[list[str], list[i
 
 def features(ctx: SelectionContext, tasks: list[TaskInfo], seed: int) -> np.ndarray:
     """(n_tasks, n_models, 7) features; each model encodes all tasks' texts in one call."""
+    if ctx.precomputed is not None:
+        return np.stack([np.stack([ctx.precomputed(t.name)[f] for f in FEATURES], 1) for t in tasks])
     prepared = [task_texts(ctx, t) for t in tasks]
     out = np.zeros((len(tasks), len(ctx.models), len(FEATURES)))
     for m, (model, inet) in enumerate(zip(ctx.models, imagenet_accuracy(ctx))):
@@ -117,6 +122,9 @@ def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
     coef = fit_linear(x[:-1].reshape(-1, x.shape[2]), np.concatenate(ys))
     predicted = coef[0] + x[-1] @ coef[1:]
     return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
+
+
+modelgpt_select.scores_are_accuracy = lambda params: params.get("target") == "raw"
 
 
 @hookimpl
