@@ -11,6 +11,7 @@ from typing import Iterator
 
 import click
 
+from mllbench.ranking import METRICS
 from mllbench.types import MllbenchError
 
 DEFAULT_BENCHMARK = "embedded"
@@ -284,7 +285,7 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 @click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
 @click.option("--per-model", is_flag=True, help="Also show every hub model's accuracy per task (ground truth).")
 @click.option("--no-oracle", is_flag=True, help="Skip the oracle row (needs cached predictions).")
-@click.option("--metric", type=click.Choice(["accuracy", "r5", "tau", "l1", "regret"]), default="accuracy",
+@click.option("--metric", type=click.Choice(["accuracy", *METRICS]), default="accuracy",
               show_default=True, help="Accuracy after reuse, or a LOVM ranking metric of each selector's "
               "model ranking against the ground truth (l1: only selectors predicting accuracy).")
 @click.pass_obj

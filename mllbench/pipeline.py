@@ -179,19 +179,18 @@ class Session:
 
     def context(self, task: str, params: dict) -> SelectionContext:
         table = self.bench.table
-        if table is not None:
-            others = tuple(self.bench.task_info(t) for t in table.tasks if t != task)
-            return SelectionContext(
-                task=self.bench.task_info(task), models=self.bench.model_infos, labels=NoLabels(),
-                captions=self.captions, embed=self.embed, encode_text=self.encode_text, sample_tasks=others,
-                sample_accuracy=lambda m, t: float(table.accuracy[table.models.index(m), table.column(t)]),
-                params=params, precomputed=table.task_features)
-        sample_infos = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
+        if table is None:
+            labels, precomputed = self.labels(), None
+            samples = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
+            sample_accuracy = lambda m, t: self.accuracy(m, t, self.sample_classes(t))  # noqa: E731
+        else:  # a table benchmark: no graph; the other tasks are the sample datasets
+            labels, precomputed = NoLabels(), table.task_features
+            samples = tuple(self.bench.task_info(t) for t in table.tasks if t != task)
+            sample_accuracy = lambda m, t: float(table.accuracy[table.models.index(m), table.column(t)])  # noqa: E731
         return SelectionContext(
-            task=self.bench.task_info(task), models=self.bench.model_infos,
-            labels=self.labels(), captions=self.captions,
-            embed=self.embed, encode_text=self.encode_text, sample_tasks=sample_infos,
-            sample_accuracy=lambda m, t: self.accuracy(m, t, self.sample_classes(t)), params=params)
+            task=self.bench.task_info(task), models=self.bench.model_infos, labels=labels,
+            captions=self.captions, embed=self.embed, encode_text=self.encode_text, sample_tasks=samples,
+            sample_accuracy=sample_accuracy, params=params, precomputed=precomputed)
 
     def select(self, method: str, task: str, params: dict) -> np.ndarray:
         selector = self.bench.host.get("selector", method)
