@@ -7,13 +7,12 @@ dataset-source registry, by name, so adding a benchmark needs no code here.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mllbench.host import Host
-from mllbench.lovm import ScoreTable, definition_parts, read_lovm
+from mllbench.lovm import ScoreTable, definition_parts, lovm_dir, read_lovm
 from mllbench.types import ImageDataset, MllbenchError, ModelInfo, TaskInfo, VisionLanguageModel
 
 
@@ -106,9 +105,5 @@ def load_benchmark(host: Host, name: str) -> Benchmark:
 
 
 def read_table(data: dict) -> ScoreTable:
-    """A table-only benchmark's tables, from the directory its ``dir_env`` variable names."""
-    env = data.get("dir_env", "MLLBENCH_LOVM_DIR")
-    if not os.environ.get(env):
-        raise MllbenchError(f"benchmark {data.get('name')!r} reads LOVM's tables from a directory: "
-                            f"pass --lovm-dir or set {env}")
-    return read_lovm(Path(os.environ[env]))
+    """A table-only benchmark's tables: the folder its ``dir_env`` variable names, else a pinned download."""
+    return read_lovm(lovm_dir(data.get("dir_env", "MLLBENCH_LOVM_DIR")), data.get("target", "acc1"))

@@ -87,17 +87,24 @@ def console(err: bool = False):
               show_default="embedded", help="Benchmark name (see `mllbench benchmarks`) or a JSON definition.")
 @click.option("--registry", envvar="MLLBENCH_REGISTRY", default=None,
               help="Registry directory (labels, predictions, results). Default: ~/.cache/mllbench/registry/<benchmark>.")
-@click.option("--embedder", default=None, help="Text embedder for class/node captions (minilm, hashing, ...).")
-@click.option("--captioner", default=None, help="Caption generator for task classes (template, ...).")
+@click.option("--embedder", default=None, help="Text embedder for class/node captions: minilm, hashing, "
+              "openai[:MODEL] (default text-embedding-3-large; OPENAI_API_KEY, OPENAI_BASE_URL), ...")
+@click.option("--captioner", default=None, help="Caption generator for task classes: template, "
+              "gpt[:MODEL] (default gpt-4, the paper's; OPENAI_API_KEY, OPENAI_BASE_URL), ...")
 @click.option("--device", default=None, help="Torch device for models (default: cuda if available, else cpu).")
 @click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
-@click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1.")
+@click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1 and MLLBENCH_OFFLINE=1 "
+              "(GPT captions and OpenAI embeddings from the caches only).")
 @click.option("--lovm-dir", type=click.Path(file_okay=False), default=None,
-              help="LOVM's LOVM/ folder, for `--benchmark lovm` (or set MLLBENCH_LOVM_DIR).")
+              help="LOVM's LOVM/ folder, for `--benchmark lovm` (or set MLLBENCH_LOVM_DIR). "
+              "Default: fetched once from LOVM's repository at a pinned commit.")
+@click.option("--mll-dir", type=click.Path(file_okay=False), default=None,
+              help="The MLL authors' MLL/ folder, for `--captioner mll-official` (or set MLLBENCH_MLL_DIR). "
+              "Default: fetched once from their repository at a pinned commit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.version_option(package_name="mllbench")
 @click.pass_context
-def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, lovm_dir, quiet):
+def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, lovm_dir, mll_dir, quiet):
     """Select and reuse pre-trained vision-language models (Model Label Learning).
 
     Typical use: `mllbench run --method mll --tasks all`, then
@@ -106,8 +113,11 @@ def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offli
     """
     if lovm_dir:
         os.environ["MLLBENCH_LOVM_DIR"] = lovm_dir
+    if mll_dir:
+        os.environ["MLLBENCH_MLL_DIR"] = mll_dir
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["MLLBENCH_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
     ctx.obj = State(benchmark, registry, quiet, {"embedder": embedder, "captioner": captioner,
                                                   "device": device, "batch_size": batch_size})
@@ -288,11 +298,16 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 @click.option("--metric", type=click.Choice(["accuracy", *METRICS]), default="accuracy",
               show_default=True, help="Accuracy after reuse, or a LOVM ranking metric of each selector's "
               "model ranking against the ground truth (l1: only selectors predicting accuracy).")
+@click.option("--truth", type=click.Choice(["measured", "openclip"]), default="measured", show_default=True,
+              help="Ground truth for ranking metrics: accuracies measured here, or open_clip's published table "
+              "(another protocol: prompt ensembles; tasks it lacks are left out). "
+              "Its CSV: MLLBENCH_OPENCLIP_TABLE, else fetched once at a pinned commit.")
 @click.pass_obj
-def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str):
+def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str, truth: str):
     """Methods x tasks accuracy (or a ranking metric) from stored results, with the oracle row."""
     from mllbench.leaderboard import load_results, table
     from mllbench.pipeline import ground_truth
+    from mllbench.reference import REFERENCES
 
     session = state.session
     bench = session.bench
@@ -301,20 +316,27 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
     if not results:
         raise MllbenchError(f"no results for benchmark {bench.name!r} in {session.store.root}; "
                             "run `mllbench run --method mll --tasks all` first")
-    oracle = None
-    truth = None
-    if not no_oracle or per_model or metric != "accuracy":
+    source = "measured here" if truth == "measured" else f"{truth}'s published table, another protocol"
+    if truth != "measured":
+        if metric == "accuracy":
+            raise MllbenchError(f"--truth {truth} scores model rankings: add --metric r5 (or tau, l1, regret)")
+        gt, tasks_ = REFERENCES[truth](bench.models, bench.targets)
+        oracle = None
+    elif not no_oracle or per_model or metric != "accuracy":
         with state.progress():
-            truth = ground_truth(session, tasks_)
-        oracle = None if no_oracle or metric != "accuracy" else dict(zip(tasks_, truth.max(0)))
-    header, rows = table(results, tasks_, oracle, metric=metric, truth=truth, hub=[m["id"] for m in bench.models])
-    title = "accuracy after reuse" if metric == "accuracy" else f"{metric} of the model ranking vs ground truth"
+            gt = ground_truth(session, tasks_)
+        oracle = None if no_oracle or metric != "accuracy" else dict(zip(tasks_, gt.max(0)))
+    else:
+        gt, oracle = None, None
+    header, rows = table(results, tasks_, oracle, metric=metric, truth=gt, hub=[m["id"] for m in bench.models])
+    title = ("accuracy after reuse" if metric == "accuracy"
+             else f"{metric} of the model ranking vs ground truth {source}")
     sections = [(f"leaderboard: {bench.name} ({title})", header, rows)]
-    if per_model and truth is not None:
+    if per_model and gt is not None:
         from mllbench.leaderboard import _cells
 
-        sections.append(("ground truth: every hub model on every task", ["model", *tasks_, "avg"],
-                         [[m["id"], *_cells(list(truth[i]), 4)] for i, m in enumerate(bench.models)]))
+        sections.append((f"ground truth ({source}): every hub model on every task", ["model", *tasks_, "avg"],
+                         [[m["id"], *_cells(list(gt[i]), 4)] for i, m in enumerate(bench.models)]))
     for title, head, body in sections:
         print_table(title, head, body, fmt)
 
@@ -379,8 +401,8 @@ def experiment():
     """
 
 
-def write_report(state: State, out: str | None, fmt: str, tables: dict, plot) -> None:
-    """Print each table, write it as ``<out>/<name>.csv``, draw ``plot(folder)``."""
+def write_report(state: State, out: str | None, fmt: str, tables: dict, plot=None) -> None:
+    """Print each table, write it as ``<out>/<name>.csv``, draw ``plot(folder)`` if given."""
     from mllbench.leaderboard import render
 
     folder = Path(out) if out else Path("mllbench-out") / state.bench.name
@@ -389,7 +411,8 @@ def write_report(state: State, out: str | None, fmt: str, tables: dict, plot) ->
         print_table(table.title, table.header, table.cells(), fmt)
         (folder / f"{name}.csv").write_text(render(table.header, table.cells(), "csv"))
         click.echo(f"table written to {folder / f'{name}.csv'}")
-    click.echo(f"plot written to {plot(folder)}")
+    if plot is not None:
+        click.echo(f"plot written to {plot(folder)}")
 
 
 def mll_setup(state: State, task_spec: str, nodes_per_class: int, normalize_z: bool, logit_scale: float,
@@ -481,6 +504,26 @@ def experiment_spider(state: State, task, task_spec, fmt, out):
     write_report(state, out, fmt, {"spider-tasks": by_task, "spider-classes": by_class}, lambda d: spider_chart(
         d / "spider.png", [("(a) accuracy per task", tasks_, dict(zip(ids, truth))),
                            (f"(b) accuracy per class of {task}", by_class.header[1:], dict(zip(ids, per_class)))]))
+
+
+@experiment.command("subsets")
+@output_options
+@click.pass_obj
+def experiment_subsets(state: State, task_spec, fmt, out):
+    """LOVM's ModelGPT ablation: the best feature subset per score group (R5, tau, L1).
+
+    The subset is picked on the test metric, as LOVM's published table does;
+    on `-b lovm` / `-b lovm-recall` the paper's numbers are printed beside.
+    """
+    from mllbench.experiments import modelgpt_subsets
+    from mllbench.lovm import PUBLISHED
+
+    session = state.session
+    table = session.bench.table
+    published = PUBLISHED.get(table.target) if table is not None and table.source == "lovm" else None
+    with state.progress():
+        result = modelgpt_subsets(session, session.bench.resolve_tasks(task_spec), {}, published)
+    write_report(state, out, fmt, {"modelgpt-subsets": result})
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ def load_results(results_dir: Path) -> list[dict]:
 def row_label(result: dict) -> str:
     p = result["params"]
     extra = f", α={p['alpha']}" if "alpha" in p and result["method"] == "mll" else ""
-    extra += f", target={p['target']}" if "target" in p else ""
+    extra += "".join(f", {key}={p[key]}" for key in ("target", "features") if key in p)
     return f"{result['method']} (k={p['k']}{extra})"
 
 

@@ -15,12 +15,14 @@ are the other tasks (leave-one-dataset-out, as LOVM evaluates).
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mllbench.downloads import pinned_files
 from mllbench.types import MllbenchError
 
 # LOVM's feature columns -> ModelGPT's feature names (plugins/selector_modelgpt.py)
@@ -28,6 +30,26 @@ FEATURE_COLUMNS = {"text-acc1": "text_acc1", "text-f1": "text_f1", "intraclass_s
                    "inter_close": "inter_close", "intra_close": "intra_close",
                    "superclass_metric": "superclass_metric", "IN-score": "imagenet_score"}
 FILES = ("eval_table_features.csv", "dataset_domains.json", "dataset_tasks.json")
+# LOVM's ground-truth columns a table benchmark can score against ("target" in its definition)
+TARGETS = ("acc1", "mean_per_class_recall")
+# where the files live in LOVM's repository, pinned to the commit they were read at
+SOURCE_URL = "https://raw.githubusercontent.com/orrzohar/LOVM"
+SOURCE_COMMIT = "418cdcd282ae028cfd052c63b1ff42ffc729c186"
+SOURCE_FILES = {FILES[0]: f"modelGPT/{FILES[0]}", FILES[1]: f"LOVM/{FILES[1]}", FILES[2]: f"LOVM/{FILES[2]}"}
+
+# LOVM's published results table (Zohar et al. 2023, the table in its repository's
+# docs/img_3.png): per score group, the best feature subset's R5, tau and L1 over
+# its 23 datasets. "INB" is the ImageNet baseline; "INB+G+C" is ModelGPT's row.
+PUBLISHED = {
+    "mean_per_class_recall": {
+        "INB": (0.504, 0.186, 0.228), "C": (0.252, 0.058, 0.182), "G": (0.270, -0.014, 0.145),
+        "G+C": (0.261, 0.101, 0.145), "INB+C": (0.522, 0.214, 0.182), "INB+G": (0.539, 0.197, 0.145),
+        "INB+G+C": (0.539, 0.197, 0.145)},
+    "acc1": {
+        "INB": (0.452, 0.177, 0.220), "C": (0.226, 0.058, 0.176), "G": (0.252, -0.014, 0.143),
+        "G+C": (0.252, -0.014, 0.143), "INB+C": (0.461, 0.223, 0.176), "INB+G": (0.461, 0.096, 0.141),
+        "INB+G+C": (0.461, 0.223, 0.141)},
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +62,8 @@ class ScoreTable:
     features: dict[str, np.ndarray]  # feature name -> (n_models, n_tasks)
     domains: dict[str, str]
     task_types: dict[str, str]
+    target: str = "acc1"  # the ground-truth column ``accuracy`` holds
+    source: str = "lovm"  # whose table (keys ``PUBLISHED``)
 
     def column(self, task: str) -> int:
         return self.tasks.index(task)
@@ -50,8 +74,22 @@ class ScoreTable:
         return {name: values[:, j] for name, values in self.features.items()}
 
 
-def read_lovm(directory: Path) -> ScoreTable:
-    """LOVM's ``eval_table_features.csv`` (acc1 + features) and its domain/task strings."""
+def lovm_dir(env: str = "MLLBENCH_LOVM_DIR") -> Path:
+    """The user's copy of LOVM's files (``--lovm-dir`` / the env variable), else a pinned download."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    return pinned_files("lovm", os.environ.get("MLLBENCH_LOVM_URL", SOURCE_URL), SOURCE_COMMIT, SOURCE_FILES,
+                        "pass --lovm-dir with a copy of LOVM's LOVM/ folder (plus modelGPT/eval_table_features.csv)")
+
+
+def read_lovm(directory: Path, target: str = "acc1") -> ScoreTable:
+    """LOVM's ``eval_table_features.csv`` (ground truth + features) and its domain/task strings.
+
+    ``target`` is the ground-truth column scored against: top-1 (``acc1``)
+    or ``mean_per_class_recall``, LOVM's two tables.
+    """
+    if target not in TARGETS:
+        raise MllbenchError(f"unknown LOVM target {target!r}; use one of {', '.join(TARGETS)}")
     missing = [f for f in FILES if not (directory / f).is_file()]
     if missing:
         raise MllbenchError(f"{directory} lacks LOVM's {', '.join(missing)}; point --lovm-dir at LOVM's LOVM/ folder")
@@ -59,7 +97,7 @@ def read_lovm(directory: Path) -> ScoreTable:
         rows = list(csv.DictReader(f))
     models = tuple(dict.fromkeys(r["model_fullname"] for r in rows))
     tasks = tuple(sorted({r["dataset"] for r in rows}))
-    columns = {"acc1": "accuracy", **FEATURE_COLUMNS}
+    columns = {target: "accuracy", **FEATURE_COLUMNS}
     values = {name: np.full((len(models), len(tasks)), np.nan) for name in columns.values()}
     for r in rows:
         i, j = models.index(r["model_fullname"]), tasks.index(r["dataset"])
@@ -69,7 +107,7 @@ def read_lovm(directory: Path) -> ScoreTable:
         raise MllbenchError(f"{directory / FILES[0]} lacks some (model, dataset) rows; use LOVM's complete table")
     accuracy = values.pop("accuracy")
     domains, task_types = (string_pairs((directory / f).read_text()) for f in FILES[1:])
-    return ScoreTable(models, tasks, accuracy, values, domains, task_types)
+    return ScoreTable(models, tasks, accuracy, values, domains, task_types, target)
 
 
 def string_pairs(text: str) -> dict[str, str]:
@@ -80,8 +118,8 @@ def string_pairs(text: str) -> dict[str, str]:
 def definition_parts(table: ScoreTable) -> tuple[list[dict], list[dict]]:
     """Hub and target entries of a benchmark definition, built from the table.
 
-    ``imagenet_acc`` (INB's input) is each model's imagenet1k top-1 in the
-    table, which is what LOVM's ImageNet baseline ranks by.
+    ``imagenet_acc`` (INB's input) is each model's imagenet1k score in the
+    table's target column, which is what LOVM's ImageNet baseline ranks by.
     """
     inet = table.accuracy[:, table.column("imagenet1k")]
     models = [{"id": m, "provider": "table", "metadata": {"imagenet_acc": float(a)}}

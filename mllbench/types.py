@@ -91,3 +91,20 @@ class SelectionContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     # table benchmarks only: a task's shipped features, name -> (n_models,) (e.g. LOVM's for ModelGPT)
     precomputed: Callable[[str], Mapping[str, np.ndarray]] | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    """Whether a model's weights or a dataset are on disk, for ``run --dry-run``.
+
+    Model providers and dataset sources may attach ``factory.locate(args_or_entry,
+    base_dir) -> ArtifactStatus`` to the factory they register; it must not
+    download or load anything and must answer offline in milliseconds.
+    """
+
+    name: str
+    kind: str  # "model" or "dataset"
+    cached: bool
+    where: str  # the local path it is (or will be) read from
+    fetch: str = ""  # how to get it when not cached (a command or URL), "" when cached
+    size_gb: float | None = None  # approximate download size

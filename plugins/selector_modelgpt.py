@@ -11,7 +11,10 @@ per dataset (LOVM's ranking target; ``params["target"] = "raw"`` fits raw
 accuracy, and only then are its scores accuracy predictions, as
 ``scores_are_accuracy`` declares). Its prediction for the target task is
 every class's score. On a table benchmark (LOVM) the shipped features are
-used instead of computing them.
+used instead of computing them. ``params["features"]`` fits a subset: a
+comma list of feature names and LOVM's score groups (``C``: text_f1,
+text_acc1; ``G``: the four geometry features; ``INB``: imagenet_score);
+the default is all seven, LOVM's fixed full model.
 
 Synonyms/superclasses (LOVM asks GPT) come from WordNet offline: the lemmas
 and hypernym lemmas of the class name's first noun sense.
@@ -23,10 +26,13 @@ import numpy as np
 from mllbench.hookspecs import hookimpl
 from mllbench.mll import l2_normalize
 from mllbench.plugins.selector_inb import imagenet_accuracy
-from mllbench.types import SelectionContext, TaskInfo
+from mllbench.types import MllbenchError, SelectionContext, TaskInfo
 
 FEATURES = ("text_acc1", "text_f1", "intraclass_sim", "inter_close", "intra_close",
             "superclass_metric", "imagenet_score")
+# LOVM's score groups (its modelGPT/constants.py): caption classification, geometry, ImageNet
+GROUPS = {"C": ("text_f1", "text_acc1"), "G": ("intraclass_sim", "inter_close", "intra_close", "superclass_metric"),
+          "INB": ("imagenet_score",)}
 
 
 def synonyms(classname: str, max_words: int = 4) -> list[str]:
@@ -111,16 +117,36 @@ def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
+def feature_columns(spec: str | None) -> list[int]:
+    """Column indices of ``FEATURES`` named by a comma list of features and groups (all when empty)."""
+    if not spec:
+        return list(range(len(FEATURES)))
+    names: list[str] = []
+    for word in (w.strip() for w in str(spec).split(",") if w.strip()):
+        if word not in GROUPS and word not in FEATURES:
+            raise MllbenchError(f"unknown ModelGPT feature {word!r}; use {', '.join([*GROUPS, *FEATURES])}")
+        names += GROUPS.get(word, (word,))
+    return sorted({FEATURES.index(n) for n in names})
+
+
+def training_data(ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n_samples + 1, n_models, 7), the target task last, and the samples' accuracies (n_samples, n_models)."""
+    x = features(ctx, [*ctx.sample_tasks, ctx.task], int(ctx.params.get("seed", 0)))
+    acc = np.array([[ctx.sample_accuracy(m.id, s.name) for m in ctx.models] for s in ctx.sample_tasks])
+    return x, acc
+
+
+def fit_predict(x: np.ndarray, acc: np.ndarray, columns: list[int], centred: bool) -> np.ndarray:
+    """Fit on the sample rows of ``x`` (those columns) and predict the target task's (n_models,)."""
+    y = acc - acc.mean(1, keepdims=True) if centred else acc
+    coef = fit_linear(x[:-1][..., columns].reshape(-1, len(columns)), y.reshape(-1))
+    return coef[0] + x[-1][:, columns] @ coef[1:]
+
+
 def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
-    seed = int(ctx.params.get("seed", 0))
-    centred = ctx.params.get("target", "centred") == "centred"
-    x = features(ctx, [*ctx.sample_tasks, ctx.task], seed)
-    ys = []
-    for sample in ctx.sample_tasks:
-        acc = np.array([ctx.sample_accuracy(m.id, sample.name) for m in ctx.models])
-        ys.append(acc - acc.mean() if centred else acc)
-    coef = fit_linear(x[:-1].reshape(-1, x.shape[2]), np.concatenate(ys))
-    predicted = coef[0] + x[-1] @ coef[1:]
+    x, acc = training_data(ctx)
+    predicted = fit_predict(x, acc, feature_columns(ctx.params.get("features")),
+                            ctx.params.get("target", "centred") == "centred")
     return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
 
 
