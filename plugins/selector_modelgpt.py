@@ -72,7 +72,7 @@ def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.
     y = np.repeat(np.arange(n_classes), [len(c) for c in captions])
     pred = np.argmax((x + rng.normal(0, noise, x.shape)) @ weights.T, axis=1)
     class_sim = weights @ weights.T
-    np.fill_diagonal(class_sim, -np.inf)
+    np.fill_diagonal(class_sim, 0.0)  # LOVM zeroes the diagonal (so this feature is never below 0)
     mean_to_weights = np.stack([(c @ weights.T).mean(0) for c in captions])  # (C, C)
     off = mean_to_weights.copy()
     np.fill_diagonal(off, -np.inf)
