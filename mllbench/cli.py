@@ -51,7 +51,8 @@ class State:
             opts = {**bench.defaults, **{k: v for k, v in self.options.items() if v is not None}}
             self._session = Session(bench, Store(root), captioner=opts.get("captioner", "template"),
                                     embedder=opts.get("embedder", "minilm"),
-                                    batch_size=int(opts.get("batch_size", 64)), device=opts.get("device"))
+                                    batch_size=int(opts.get("batch_size", 64)), device=opts.get("device"),
+                                    precision=opts.get("precision"))
         return self._session
 
     @contextmanager
@@ -63,13 +64,20 @@ class State:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), transient=False, console=console(err=True)) as bar:
+                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), transient=False,
+                      console=console(err=True)) as bar:
             def reporter(description: str, total: int):
-                task = bar.add_task(description, total=total)
-                return lambda done, total_: bar.update(task, completed=done, total=total_)
+                task = bar.add_task(description, total=total, info="")
+                return lambda done, total_, **fields: bar.update(task, completed=done, total=total_, **fields)
 
             self.session.report = reporter
             yield
+
+    def use_executor(self, executor: str, **options) -> None:
+        """Run models with the named executor (``mllbench/executors.py``); ``ray_x`` options are Ray's ``x``."""
+        from mllbench.executors import make_executor
+
+        self.session.executor = make_executor(executor, **{k.removeprefix("ray_"): v for k, v in options.items()})
 
 
 def console(err: bool = False):
@@ -93,6 +101,8 @@ def console(err: bool = False):
               "gpt[:MODEL] (default gpt-4, the paper's; OPENAI_API_KEY, OPENAI_BASE_URL), ...")
 @click.option("--device", default=None, help="Torch device for models (default: cuda if available, else cpu).")
 @click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
+@click.option("--precision", type=click.Choice(["fp32", "amp", "fp16"]), default=None,
+              help="Model arithmetic: fp32 (default), amp (autocast mixed precision), fp16 (half weights, GPU).")
 @click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1 and MLLBENCH_OFFLINE=1 "
               "(GPT captions and OpenAI embeddings from the caches only).")
 @click.option("--lovm-dir", type=click.Path(file_okay=False), default=None,
@@ -101,10 +111,14 @@ def console(err: bool = False):
 @click.option("--mll-dir", type=click.Path(file_okay=False), default=None,
               help="The MLL authors' MLL/ folder, for `--captioner mll-official` (or set MLLBENCH_MLL_DIR). "
               "Default: fetched once from their repository at a pinned commit.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Where public datasets are read from and downloaded to (or set MLLBENCH_DATA_ROOT). "
+              "Default: ~/.cache/mllbench/data.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.version_option(package_name="mllbench")
 @click.pass_context
-def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offline, lovm_dir, mll_dir, quiet):
+def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, precision, offline, lovm_dir, mll_dir, data_root,
+        quiet):
     """Select and reuse pre-trained vision-language models (Model Label Learning).
 
     Typical use: `mllbench run --method mll --tasks all`, then
@@ -115,12 +129,15 @@ def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, offli
         os.environ["MLLBENCH_LOVM_DIR"] = lovm_dir
     if mll_dir:
         os.environ["MLLBENCH_MLL_DIR"] = mll_dir
+    if data_root:
+        os.environ["MLLBENCH_DATA_ROOT"] = data_root
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["MLLBENCH_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
     ctx.obj = State(benchmark, registry, quiet, {"embedder": embedder, "captioner": captioner,
-                                                  "device": device, "batch_size": batch_size})
+                                                  "device": device, "batch_size": batch_size,
+                                                  "precision": precision})
 
 
 @cli.command()
@@ -158,7 +175,7 @@ def models(state: State):
     from rich.table import Table
 
     bench = state.bench
-    keys = sorted({k for m in bench.models for k in m.get("metadata", {})})
+    keys = list(dict.fromkeys(k for m in bench.models for k in m.get("metadata", {})))  # the definition's order
     t = Table(title=f"hub of benchmark {bench.name!r} ({len(bench.models)} models)")
     for col in ("id", "provider", *keys):
         t.add_column(col, overflow="fold")
@@ -174,23 +191,61 @@ def tasks(state: State):
     from rich.table import Table
 
     bench = state.bench
+    entries = [("target", e) for e in bench.targets] + [("sample", e) for e in bench.samples]
+    # optional entry keys, shown when a definition has them: dataset names, test images, download size
+    def present(*columns: tuple[str, str]) -> list[tuple[str, str]]:
+        return [(col, key) for col, key in columns if any(key in e for _, e in entries)]
+
+    lead, trail = present(("dataset", "dataset")), present(("test images", "n_test"), ("GB", "size_gb"))
     t = Table(title=f"datasets of benchmark {bench.name!r}")
-    for col in ("role", "name", "domain", "task type", "classes", "source / licence"):
+    for col in ("role", "name", *(c for c, _ in lead), "domain", "task type", "classes", *(c for c, _ in trail),
+                "source / licence"):
         t.add_column(col, overflow="fold")
-    for role, entries in (("target", bench.targets), ("sample", bench.samples)):
-        for e in entries:
-            info = bench.task_info(e["name"])
-            classes = ", ".join(info.classnames[:8]) + (f" … ({len(info.classnames)})" if len(info.classnames) > 8 else "")
-            t.add_row(role, info.name, info.domain, info.task_type, classes,
-                      f"{e.get('source')}; {e.get('licence', '')}".strip("; "))
+    for role, e in entries:
+        info = bench.task_info(e["name"])
+        names = info.classnames
+        classes = f"{len(names)}: " + ", ".join(names[:6]) + (" …" if len(names) > 6 else "")
+        where = e.get("repo") or e.get("root") or ""
+        t.add_row(role, info.name, *(str(e.get(k, "")) for _, k in lead), info.domain, info.task_type, classes,
+                  *(str(e.get(k, "")) for _, k in trail),
+                  "; ".join(x for x in (f"{e.get('source')} {where}".strip(), e.get("licence", "")) if x))
     console().print(t)
+
+
+def with_options(options: list):
+    """A decorator applying click options in the order listed."""
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
+# where models run, for the commands that run them (label, run): mllbench/executors.py
+executor_options = with_options([
+    click.option("--executor", default="local", show_default=True,
+                 help="Where models run: local (this process, one model at a time) or ray (a Ray cluster, "
+                 "`pip install 'mllbench[ray]'`; this process stays the registry's only writer)."),
+    click.option("--ray-address", default=None, help="Ray cluster: 'auto' joins the one `ray start --head` "
+                 "started here, ray://HOST:10001 a remote head. Default: RAY_ADDRESS, else a new local Ray."),
+    click.option("--ray-workers", type=int, default=None, help="Model workers (Ray actors; each holds one model "
+                 "and takes many shards of it). Default: fill the cluster (GPUs / --gpus-per-model, else CPUs)."),
+    click.option("--gpus-per-model", type=float, default=None, help="GPUs per model worker (0.5: two share a "
+                 "GPU). Default: 1 on a cluster with GPUs, else 0."),
+    click.option("--cpu-workers", type=int, default=None, help="CPUs set aside for Ray tasks that decode the "
+                 "images of shards for the model workers. Default: 0 (each model worker decodes its own)."),
+    click.option("--shard-batches", type=int, default=None, help="Batches of --batch-size images per shard, the "
+                 "unit of scheduling, retry and commit. Default: 4."),
+])
 
 
 @cli.command()
 @click.option("--models", "model_spec", default="all", show_default=True, help="'all' or comma-separated model ids.")
+@executor_options
 @click.pass_obj
-def label(state: State, model_spec: str):
+def label(state: State, model_spec: str, **executor):
     """Label hub models on the semantic graph (resumable; only what is missing)."""
+    state.use_executor(**executor)
     session = state.session
     ids = [m["id"] for m in session.bench.models] if model_spec == "all" else model_spec.split(",")
     for i in ids:
@@ -218,15 +273,6 @@ REUSE_OPTIONS = [
     click.option("--weighting", type=click.Choice(["entropy", "inverse-entropy", "uniform"]), default="entropy",
                  show_default=True, help="Eq. 9 ensemble weights."),
 ]
-
-
-def with_options(options: list):
-    """A decorator applying click options in the order listed."""
-    def apply(f):
-        for option in reversed(options):
-            f = option(f)
-        return f
-    return apply
 
 
 selection_options = with_options([*METHOD_OPTIONS, ALPHA_OPTION, *MLL_OPTIONS, *REUSE_OPTIONS])
@@ -267,14 +313,24 @@ def select(state: State, task, method, k, alpha, nodes_per_class, normalize_z, l
 @selection_options
 @click.option("--param", "-p", "extra", multiple=True, callback=lambda ctx, param, value: key_values(value),
               help="Selector parameter KEY=VALUE (repeatable), e.g. -p target=raw for ModelGPT's accuracy fit.")
+@click.option("--dry-run", is_flag=True, help="Only list, per model and dataset, whether it is cached or in the "
+              "registry and what must be fetched (GB); loads and downloads nothing.")
+@executor_options
 @click.pass_obj
-def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting, extra):
+def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting, extra,
+        dry_run, **executor):
     """Label what is missing, select, reuse, evaluate and store the result."""
     from mllbench.pipeline import run_method
 
+    state.use_executor(**executor)
     session = state.session
     tasks_ = session.bench.resolve_tasks(task_spec)
     session.bench.host.get("selector", method)
+    if dry_run:
+        from mllbench.dryrun import report
+
+        click.echo(report(session.bench, session.store, tasks_, session.captioner, session.embedder))
+        return
     params = {**(selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}), **extra}
     with state.progress():
         result, path = run_method(session, method, tasks_, params, k, logit_scale, weighting)

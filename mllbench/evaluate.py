@@ -6,7 +6,7 @@ selector afterwards (reuse, Eqs. 8-10, and the oracle) runs no model.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,11 @@ def class_embeddings(model: VisionLanguageModel, info: TaskInfo) -> np.ndarray:
     return l2_normalize(l2_normalize(emb).mean(axis=1))
 
 
+def batch_similarities(model: VisionLanguageModel, text: np.ndarray, images: Sequence[Any]) -> np.ndarray:
+    """One batch of Eq. 1's cosines; the local loop and cluster workers both call this (same floats)."""
+    return l2_normalize(model.encode_images(images)) @ text.T
+
+
 def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64,
               progress: Progress | None = None) -> np.ndarray:
     """Cosine similarities (n_images, n_classes) of a model on a dataset."""
@@ -39,7 +44,7 @@ def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64
     out = np.empty((len(ds), len(ds.info.classnames)), np.float32)
     for start in range(0, len(ds), batch_size):
         idx = range(start, min(start + batch_size, len(ds)))
-        out[idx.start:idx.stop] = l2_normalize(model.encode_images([ds.image(i) for i in idx])) @ text.T
+        out[idx.start:idx.stop] = batch_similarities(model, text, [ds.image(i) for i in idx])
         if progress:
             progress(idx.stop, len(ds))
     return out

@@ -8,8 +8,9 @@ per model instead of ~12 GB.
 
 Labels grow: rows are keyed by image reference and caption hash, so after
 the graph gains nodes or images only the new rows are computed. A run writes
-to ``<model>.partial.h5`` after every batch and resumes from it; the finished
-label replaces ``<model>.h5`` atomically.
+to ``<model>.partial.h5`` after every batch (in any order: a Ray cluster's
+shards land as they finish, see ``mllbench/executors.py``) and resumes from
+it; the finished label replaces ``<model>.h5`` atomically.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from mllbench.registry.store import STR, Store, atomic_h5, open_checked, text_ke
 from mllbench.types import MllbenchError, VisionLanguageModel
 
 Progress = Callable[[int, int], None]  # (done, total)
+PARTIAL_LAYOUT = 2  # per-image done mask; older scratch files are restarted
 
 
 def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]:
@@ -44,64 +46,117 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
         return f.attrs.get("graph_hash") == graph.hash
 
 
-def _open_partial(path: Path, graph: SemanticGraph, model_id: str) -> h5py.File:
-    """The resumable scratch file, restarted if stale or unreadable."""
+def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:
+    """The resumable scratch file, restarted if stale, of an older layout, or unreadable."""
     if path.exists():
         try:
             f = h5py.File(path, "a")
-            if f.attrs.get("graph_hash") == graph.hash and f.attrs.get("model_id") == model_id:
+            if (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("model_id") == model_id
+                    and f.attrs.get("layout") == PARTIAL_LAYOUT and len(f["done"]) == total):
                 return f
             f.close()
-        except OSError:  # killed mid-write: start this model over
+        except (OSError, KeyError):  # killed mid-write: start this model over
             pass
         path.unlink()
     f = h5py.File(path, "w")
-    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0})
+    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0, "layout": PARTIAL_LAYOUT})
+    f.create_dataset("done", shape=(total,), dtype=bool)
     return f
+
+
+class LabelWriter:
+    """The one writer of a model's label: resumes ``<model>.partial.h5``, commits batches of
+    images in any order (a per-image done mask, so a cluster's shards can land out of
+    order), then assembles the label. Whoever computes the embeddings never opens the
+    registry. The caller holds the labels directory's lock.
+    """
+
+    def __init__(self, store: Store, graph: SemanticGraph, model_id: str, batch_size: int = 64):
+        self.store, self.graph, self.model_id, self.batch_size = store, graph, model_id, batch_size
+        self.final = store.label_path(model_id)
+        self.old_images, self.old_captions, self.old = _old_label(self.final, model_id)
+        self.caption_keys = [text_key(c) for c in graph.captions]
+        self.need_images = [i for i, r in enumerate(graph.image_refs) if r not in self.old_images]
+        self.need_captions = [j for j, k in enumerate(self.caption_keys) if k not in self.old_captions]
+        self.total = len(self.need_images)
+        self.part = _open_partial(store.label_path(model_id, partial=True), graph, model_id, self.total)
+        self._done = self.part["done"][:]
+
+    def __enter__(self) -> "LabelWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def n_done(self) -> int:
+        return int(self.part.attrs["n_done"])
+
+    def caption_texts(self) -> list[str]:
+        """Node captions still to encode (none once committed)."""
+        return [] if "caption_emb" in self.part else [self.graph.captions[j] for j in self.need_captions]
+
+    def commit_captions(self, emb: np.ndarray) -> None:
+        self.part.create_dataset("caption_emb", data=emb.astype(np.float16))
+        self.part.flush()
+
+    def pending(self) -> list[int]:
+        """Starts of the batches (fixed boundaries: multiples of batch_size) with images to encode."""
+        return [s for s in range(0, self.total, self.batch_size) if not self._done[s:s + self.batch_size].all()]
+
+    def refs(self, start: int) -> list[str]:
+        return [self.graph.image_refs[i] for i in self.need_images[start:start + self.batch_size]]
+
+    def commit(self, start: int, emb: np.ndarray) -> None:
+        """Write one batch's image embeddings and mark its images done (flushed)."""
+        stop = start + len(emb)
+        if "image_emb" not in self.part:
+            self.part.create_dataset("image_emb", shape=(self.total, emb.shape[1]), dtype=np.float16)
+        self.part["image_emb"][start:stop] = emb.astype(np.float16)
+        self._done[start:stop] = True
+        self.part["done"][start:stop] = True
+        self.part.attrs["n_done"] = int(self._done.sum())
+        self.part.flush()
+
+    def finish(self) -> str:
+        """Assemble the label atomically and drop the scratch file; "labeled" or "updated"."""
+        if self.pending() or self.caption_texts():
+            raise MllbenchError(f"label of {self.model_id!r} is incomplete; rerun `mllbench label`")
+        _assemble(self.final, self.graph, self.model_id, self.caption_keys, self.need_images,
+                  self.need_captions, self.old_images, self.old_captions, self.old, self.part)
+        status = "updated" if self.old is not None else "labeled"
+        self.close()
+        self.store.label_path(self.model_id, partial=True).unlink()
+        return status
+
+    def close(self) -> None:
+        for f in (self.part, self.old):
+            if f is not None and f.id.valid:
+                f.close()
 
 
 def label_model(store: Store, graph: SemanticGraph, model_id: str,
                 load_model: Callable[[], VisionLanguageModel],
                 open_image: Callable[[str], Any], batch_size: int = 64,
                 progress: Progress | None = None) -> str:
-    """Label one model on ``graph``; returns "cached", "labeled" or "updated"."""
-    final = store.label_path(model_id)
-    with Store.locked(final.parent):
+    """Label one model on ``graph`` in this process; returns "cached", "labeled" or "updated"."""
+    with Store.locked(store.label_path(model_id).parent):
         if label_is_current(store, graph, model_id):
             return "cached"
-        old_images, old_captions, old = _old_label(final, model_id)
-        try:
-            caption_keys = [text_key(c) for c in graph.captions]
-            need_images = [i for i, r in enumerate(graph.image_refs) if r not in old_images]
-            need_captions = [j for j, k in enumerate(caption_keys) if k not in old_captions]
+        with LabelWriter(store, graph, model_id, batch_size) as writer:
             model: VisionLanguageModel | None = None
-            with _open_partial(store.label_path(model_id, partial=True), graph, model_id) as part:
-                if "caption_emb" not in part and need_captions:
-                    model = load_model()
-                    emb = model.encode_texts([graph.captions[j] for j in need_captions])
-                    part.create_dataset("caption_emb", data=emb.astype(np.float16))
-                    part.flush()
-                done, total = int(part.attrs["n_done"]), len(need_images)
+            texts = writer.caption_texts()
+            if texts:
+                model = load_model()
+                writer.commit_captions(model.encode_texts(texts))
+            if progress:
+                progress(writer.n_done, writer.total)
+            for start in writer.pending():
+                model = model or load_model()  # one encode_images call per batch, as cluster workers make
+                writer.commit(start, model.encode_images([open_image(r) for r in writer.refs(start)]))
                 if progress:
-                    progress(done, total)
-                for start in range(done, total, batch_size):
-                    model = model or load_model()
-                    batch = need_images[start:start + batch_size]
-                    emb = model.encode_images([open_image(graph.image_refs[i]) for i in batch])
-                    if "image_emb" not in part:
-                        part.create_dataset("image_emb", shape=(total, emb.shape[1]), dtype=np.float16)
-                    part["image_emb"][start:start + len(batch)] = emb.astype(np.float16)
-                    part.attrs["n_done"] = start + len(batch)
-                    part.flush()
-                    if progress:
-                        progress(start + len(batch), total)
-                _assemble(final, graph, model_id, caption_keys, need_images, need_captions,
-                          old_images, old_captions, old, part)
-            store.label_path(model_id, partial=True).unlink()
-        finally:
-            if old is not None:
-                old.close()
-        return "updated" if old is not None else "labeled"
+                    progress(writer.n_done, writer.total)
+            return writer.finish()
 
 
 def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],

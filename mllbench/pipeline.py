@@ -25,20 +25,21 @@ import numpy as np
 
 from mllbench import __version__
 from mllbench.benchmark import Benchmark
-from mllbench.evaluate import cached_predictions, per_class_accuracy, predict
+from mllbench.evaluate import cached_predictions, per_class_accuracy
+from mllbench.executors import Executor, LocalExecutor
 from mllbench.graph import SemanticGraph, build_graph
-from mllbench.labeling import GraphLabels, label_is_current, label_model
+from mllbench.labeling import GraphLabels
 from mllbench.ranking import top
 from mllbench.registry.store import Store, load_graph, save_graph
 from mllbench.reuse import ensemble_scores, top_k_models
 from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
 
 RESULT_SCHEMA = 1
-Reporter = Callable[[str, int], Callable[[int, int], None]]  # (description, total) -> update
+Reporter = Callable[[str, int], Callable[..., None]]  # (description, total) -> update(done, total, info=...)
 
 
-def quiet_reporter(description: str, total: int) -> Callable[[int, int], None]:
-    return lambda done, total: None
+def quiet_reporter(description: str, total: int) -> Callable[..., None]:
+    return lambda done, total, **fields: None
 
 
 @dataclass
@@ -49,8 +50,10 @@ class Session:
     embedder: str = "minilm"
     batch_size: int = 64
     device: str | None = None
+    precision: str | None = None  # the model provider's: fp32, amp, fp16
     max_sample_classes: int | None = 100
     report: Reporter = quiet_reporter
+    executor: Executor = field(default_factory=LocalExecutor)  # where models run (mllbench/executors.py)
     _model: tuple[str, VisionLanguageModel] | None = None
     _graph: SemanticGraph | None = None
     _services: dict[str, Any] = field(default_factory=dict)
@@ -62,8 +65,8 @@ class Session:
         if self._model and self._model[0] == model_id:
             return self._model[1]
         self.release_model()
-        options = {"device": self.device} if self.device else {}
-        self._model = (model_id, self.bench.load_model(model_id, **options))
+        options = {"device": self.device, "precision": self.precision, "batch_size": self.batch_size}
+        self._model = (model_id, self.bench.load_model(model_id, **{k: v for k, v in options.items() if v}))
         return self._model[1]
 
     def release_model(self) -> None:
@@ -74,10 +77,18 @@ class Session:
             if torch is not None and torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    def _service(self, kind: str, name: str) -> Any:
-        key = f"{kind}:{name}"
+    def _service(self, kind: str, spec: str) -> Any:
+        """A captioner or embedder by name; ``name:model`` passes ``{"model": model}`` to its factory."""
+        key = f"{kind}:{spec}"
         if key not in self._services:
-            self._services[key] = self.bench.host.get(kind, name)({})
+            name, _, model = spec.partition(":")
+            factory = self.bench.host.get(kind, name)
+            try:
+                self._services[key] = factory({"model": model} if model else {})
+            except TypeError as exc:
+                if not model:
+                    raise
+                raise MllbenchError(f"{kind} {name!r} has no model option; use --{kind} {name}") from exc
         return self._services[key]
 
     def _keyed(self, key: str, open_cache: Callable[[], Any]) -> Any:
@@ -92,9 +103,18 @@ class Session:
         return cache.get(list(texts), lambda missing: self._service("embedder", self.embedder)(missing))
 
     def captions(self, task: TaskInfo, classname: str) -> list:
+        """A class's captions. A captioner with ``caption_many(requests)`` gets all the task's
+        uncaptioned classes at once, so that e.g. ``--offline`` names every missing one."""
         key = (classname, task.domain, task.task_type)
         if key not in self._captions:
-            self._captions[key] = list(self._service("captioner", self.captioner)(*key))
+            captioner = self._service("captioner", self.captioner)
+            many = getattr(captioner, "caption_many", None)
+            if many is None:
+                self._captions[key] = list(captioner(*key))
+            else:
+                wanted = dict.fromkeys([key, *((c, task.domain, task.task_type) for c in task.classnames)])
+                todo = [k for k in wanted if k not in self._captions]
+                self._captions.update(zip(todo, map(list, many(todo))))
         return self._captions[key]
 
     def encode_text(self, model_id: str, texts: Sequence[str]) -> np.ndarray:
@@ -126,18 +146,7 @@ class Session:
 
     def ensure(self, model_ids: Sequence[str], tasks: Sequence[str], labels: bool = True) -> None:
         """Label models and cache their predictions where the registry lacks them."""
-        graph = self.graph() if labels else None
-        for model_id in model_ids:
-            if graph is not None and not label_is_current(self.store, graph, model_id):
-                update = self.report(f"label {model_id}", len(graph.image_refs))
-                label_model(self.store, graph, model_id, lambda: self.model(model_id), self.open_image,
-                            self.batch_size, update)
-            for task in tasks:
-                ds = self.bench.dataset(task)
-                if cached_predictions(self.store, ds, model_id) is None:
-                    update = self.report(f"predict {model_id} on {task}", len(ds))
-                    predict(self.store, ds, model_id, self.model(model_id), self.batch_size, update)
-        self.release_model()
+        self.executor.ensure(self, model_ids, tasks, labels)
 
     def predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         ds = self.bench.dataset(task)

@@ -10,21 +10,25 @@ about ten per class, for the 17 target tasks of the paper benchmark; MIT),
 read from a copy of their ``MLL/`` folder (``--mll-dir`` /
 ``MLLBENCH_MLL_DIR``: ``datasets.json`` plus ``caption_gen/captions/*.json``
 or ``captions/*.json``) or fetched once from their repository at a pinned
-commit. A class is found by what the GPT prompt was given: (domain, task
+commit. Given a whole task (``caption_many``, as the Session asks), the
+release file holding most of the task's class names supplies them, so a
+definition's own domain strings (Table 5's) need not match the authors'.
+A single class is found by what the GPT prompt was given: (domain, task
 type, class name), normalised; failing that, by its class name where that
-is unique in the release. The leading "1. " of GPT's numbered reply is
-dropped. Classes the release lacks (the sample datasets',
+is unique in the release. The released items are re-split as GPT replies
+are (numbered list markers dropped; some items hold a whole list where the
+authors' blank-line split failed, e.g. CIFAR100 "tiger"). Classes the release lacks (the sample datasets',
 which ModelGPT captions too) get ``template`` captions.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from mllbench.downloads import pinned_files
 from mllbench.hookspecs import hookimpl
+from mllbench.plugins.openai_text import split_captions
 from mllbench.types import MllbenchError
 
 MLL_URL = "https://raw.githubusercontent.com/LAMDASZ-ML/MLL"
@@ -84,13 +88,15 @@ class OfficialCaptioner:
         tasks = json.loads((folder / "datasets.json").read_text())["target_dataset"]
         self.by_prompt: dict[tuple[str, str, str], list[str]] = {}
         self.by_class: dict[str, list[list[str]]] = {}
+        self.by_file: dict[str, dict[str, list[str]]] = {}
         for path in sorted(captions.glob("*.json")):
             meta = tasks.get(path.stem, {})
             for classname, texts in json.loads(path.read_text()).items():
                 key = (normal(meta.get("domain", "")), normal(meta.get("task", "")), normal(classname))
-                texts = [re.sub(r"^\s*\d+[.)]\s*", "", t) for t in texts]
+                texts = [c for t in texts for c in split_captions(t)]
                 self.by_prompt[key] = texts
                 self.by_class.setdefault(normal(classname), []).append(texts)
+                self.by_file.setdefault(path.stem, {})[normal(classname)] = texts
         self.fallback = fallback or TemplateCaptioner()
 
     def __call__(self, classname: str, domain: str, task_type: str) -> list[str]:
@@ -105,6 +111,14 @@ class OfficialCaptioner:
                                 f"domain/task ({domain!r}, {task_type!r}) match none; use the domain and task "
                                 "strings of the authors' datasets.json in the benchmark definition")
         return self.fallback(classname, domain, task_type)
+
+    def caption_many(self, requests: list[tuple[str, str, str]]) -> list[list[str]]:
+        """One task's classes: from the release file that covers most of them, else one by one."""
+        names = {normal(c) for c, _, _ in requests}
+        best = max(self.by_file.values(), key=lambda f: len(names & f.keys()), default={})
+        if len(names & best.keys()) * 2 < len(names):  # not this release's task: no file to trust
+            best = {}
+        return [best.get(normal(c)) or self(c, d, t) for c, d, t in requests]
 
 
 @hookimpl

@@ -1,10 +1,13 @@
 """Built-in dataset sources.
 
 ``imagefolder``: ``root/<folder>/*.{png,jpg,jpeg,webp}`` (torchvision's
-ImageFolder layout). Entry keys: ``root`` (relative to the benchmark file),
-``classes`` (optional list of ``{"folder", "name", "wnid"}``; default: the
-sorted folder names are the class names), ``domain``, ``task_type``,
-``templates``.
+ImageFolder layout). Entry keys: ``root`` (relative to the benchmark file;
+``{data_root}`` expands to the data root, see ``data_root``), either
+``classes`` (a list of ``{"folder", "name", "wnid"}``) or ``classnames`` with
+optional ``wnids`` and ``folders`` (default: the wnids, e.g. ImageNet's
+``val/n01440764/``; without both, the sorted folder names are the class
+names), ``domain``, ``task_type``, ``templates``, and for ``run --dry-run``
+``size_gb`` and ``fetch`` (how to get the folder).
 
 ``corpus``: a task of an HDF5 image corpus plus a JSON split file (the
 embedded benchmark's format, see ``load_corpus``).
@@ -12,6 +15,7 @@ embedded benchmark's format, see ``load_corpus``).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -19,9 +23,20 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
-from mllbench.types import MllbenchError, TaskInfo
+from mllbench.types import ArtifactStatus, MllbenchError, TaskInfo
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm"}
+
+
+def data_root() -> Path:
+    """Where public datasets live: ``MLLBENCH_DATA_ROOT`` (``mllbench --data-root``), else ~/.cache/mllbench/data."""
+    return Path(os.environ.get("MLLBENCH_DATA_ROOT") or Path.home() / ".cache" / "mllbench" / "data").expanduser()
+
+
+def resolve_path(text: str, base_dir: Path) -> Path:
+    """An entry's path: ``{data_root}`` expanded, ``~`` expanded, relative paths to the benchmark file."""
+    path = Path(text.replace("{data_root}", str(data_root()))).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 def task_info(entry: dict, classnames: list[str]) -> TaskInfo:
@@ -65,14 +80,35 @@ def from_pixels(pixels: np.ndarray):
     return Image.fromarray(pixels)
 
 
+def folder_classes(entry: dict, root: Path) -> list[dict]:
+    """The entry's classes as ``{"folder", "name"[, "wnid"]}`` in label order."""
+    if entry.get("classes"):
+        return entry["classes"]
+    if "classnames" not in entry:
+        return [{"folder": p.name, "name": p.name} for p in sorted(root.iterdir()) if p.is_dir()]
+    names, wnids = entry["classnames"], entry.get("wnids")
+    folders = entry.get("folders") or wnids
+    if folders is None or len(folders) != len(names) or (wnids is not None and len(wnids) != len(names)):
+        raise MllbenchError(f"dataset {entry['name']!r}: `classnames` needs `folders` or `wnids` of the same "
+                            "length in the benchmark definition")
+    return [{"folder": f, "name": n, **({"wnid": wnids[i]} if wnids else {})}
+            for i, (f, n) in enumerate(zip(folders, names))]
+
+
+def missing_folder_hint(entry: dict) -> str:
+    hint = entry.get("fetch") or "create it with one sub-folder of images per class (or fix `root` / --data-root)"
+    return hint.replace("{data_root}", str(data_root()))
+
+
 def load_imagefolder(entry: dict, base_dir: Path) -> ListedDataset:
-    root = Path(entry["root"])
-    root = root if root.is_absolute() else base_dir / root
+    root = resolve_path(entry["root"], base_dir)
     if not root.is_dir():
-        raise MllbenchError(f"dataset {entry['name']!r}: folder {root} not found; "
-                            "check `root` in the benchmark definition or the data root")
-    classes = entry.get("classes") or [{"folder": p.name, "name": p.name}
-                                       for p in sorted(root.iterdir()) if p.is_dir()]
+        raise MllbenchError(f"dataset {entry['name']!r}: folder {root} not found; {missing_folder_hint(entry)}")
+    classes = folder_classes(entry, root)
+    absent = [c["folder"] for c in classes if not (root / c["folder"]).is_dir()]
+    if absent:
+        raise MllbenchError(f"dataset {entry['name']!r}: {len(absent)} class folder(s) missing under {root} "
+                            f"(first: {absent[0]}); {missing_folder_hint(entry)}")
     files, labels = [], []
     for c, cls in enumerate(classes):
         found = sorted(p for p in (root / cls["folder"]).iterdir() if p.suffix.lower() in EXTENSIONS)
@@ -85,6 +121,17 @@ def load_imagefolder(entry: dict, base_dir: Path) -> ListedDataset:
                          np.array(labels, dtype=np.int64), read_file, wnids,
                          {"source": f"imagefolder {root}", "version": version,
                           "licence": entry.get("licence", "see the dataset")})
+
+
+def locate_imagefolder(entry: dict, base_dir: Path) -> ArtifactStatus:
+    """For ``run --dry-run``: is the folder there (nothing is downloaded for an ImageFolder)."""
+    root = resolve_path(entry["root"], base_dir)
+    cached = root.is_dir() and any(p.is_dir() for p in root.iterdir())
+    return ArtifactStatus(entry["name"], "dataset", cached, str(root), "" if cached else missing_folder_hint(entry),
+                          entry.get("size_gb"))
+
+
+load_imagefolder.locate = locate_imagefolder
 
 
 @hookimpl

@@ -4,24 +4,30 @@ Hub entry args: ``{"model": "ViT-B-32", "pretrained": "openai"}`` (a hub
 tag), ``{"model": "ViT-B-32", "pretrained": "/path/ckpt.pt"}`` or
 ``{"model": "local-dir:relative/or/absolute/dir"}`` (the hub repo layout:
 ``open_clip_config.json`` + ``open_clip_model.safetensors``). Optional:
-``device`` (default cuda when available), ``precision`` ("fp32", "amp"),
+``device`` (default cuda when available), ``precision`` ("fp32"; "amp":
+autocast; "fp16": open_clip's OpenAI-style half weights, GPU only),
 ``batch_size``, ``text_tower`` (a committed compact checkpoint whose frozen
 text tower is assembled from a package, see ``openclip_assets``).
 
-torch and open_clip are imported only when a model is loaded, so the core
-(scoring from a registry) runs without them.
+torch and open_clip are imported only when a model is loaded or located, so
+the core (scoring from a registry) runs without them. ``load_open_clip.locate``
+answers ``run --dry-run`` from the Hugging Face cache alone.
 """
 from __future__ import annotations
 
 import os
 import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
-from mllbench.types import MllbenchError
+from mllbench.types import ArtifactStatus, MllbenchError
 
 
 def import_open_clip():
@@ -64,12 +70,17 @@ class OpenClipModel:
 
     def __init__(self, model: Any, preprocess: Any, tokenizer: Any, device: str,
                  precision: str = "fp32", batch_size: int = 64):
+        from open_clip.model import get_input_dtype
+
         self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
         self.device, self.precision, self.batch_size = device, precision, batch_size
+        self.input_dtype = get_input_dtype(precision)  # half weights need half images
 
     def _run(self, fn, batch):
         import torch
 
+        if batch.is_floating_point() and self.input_dtype is not None:
+            batch = batch.to(dtype=self.input_dtype)
         with torch.no_grad(), torch.autocast(self.device.split(":")[0], enabled=self.precision == "amp"):
             out = fn(batch.to(self.device))
             return torch.nn.functional.normalize(out.float(), dim=-1).cpu().numpy()
@@ -88,26 +99,130 @@ class OpenClipModel:
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
-def check_hub_cache(model: str, pretrained: str) -> None:
-    """Fail in milliseconds, naming the fix, when a hub tag is not downloaded offline."""
-    if os.environ.get("HF_HUB_OFFLINE") != "1":
-        return
+PRECISIONS = ("fp32", "amp", "fp16")
+BYTES_PER_GB = 1e9
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file a hub tag needs: any of ``candidates`` in a Hugging Face repo, or a URL download."""
+
+    repo: str  # "org/name" on the Hugging Face hub, or "" for a URL download (candidates: its path)
+    candidates: tuple[str, ...]  # file names, any one suffices (open_clip prefers the first)
+    what: str  # "weights", "text tower config", "tokenizer"
+    fetch: str  # the shell command that downloads it
+
+    def cached_path(self) -> str | None:
+        """The file in the local cache, or None; never touches the network."""
+        if not self.repo:
+            return self.candidates[0] if Path(self.candidates[0]).is_file() else None
+        from huggingface_hub import try_to_load_from_cache
+
+        for name in self.candidates:
+            found = try_to_load_from_cache(self.repo, name)
+            if isinstance(found, str):
+                return found
+        return None
+
+
+def hub_files(model: str, pretrained: str) -> list[HubFile]:
+    """Every file loading ``model`` with hub tag ``pretrained`` reads: the weights, and for
+    Hugging Face text towers (roberta, xlm-roberta, nllb) that model's config and tokenizer.
+
+    Mirrors open_clip's ``download_pretrained``: the ``hf_hub`` entry wins over ``url``;
+    ``org/name/`` means open_clip's default file names, safetensors first.
+    """
     open_clip = import_open_clip()
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not cfg:
         raise MllbenchError(f"open_clip has no pretrained tag {pretrained!r} for {model!r}; "
                             "see open_clip.list_pretrained()")
-    hub = cfg.get("hf_hub", "")
+    hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
     if hub:
-        from huggingface_hub import try_to_load_from_cache
+        repo, filename = os.path.split(hub)
+        stem, ext = os.path.splitext(filename)
+        names = ((f"{stem}.safetensors", filename) if ext in (".bin", ".pth") else (filename,)) if filename \
+            else ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+        files = [HubFile(repo, names, "weights", " || ".join(f"hf download {repo} {n}" for n in names))]
+    else:  # open_clip's URL download cache (it passes no cache_dir)
+        path = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        files = [HubFile("", (path,), "weights", f"curl -L --create-dirs -o {path} {url}")]
+    text = (open_clip.get_model_config(model) or {}).get("text_cfg", {})
+    for key, what, probe in (("hf_model_name", "text tower config", "config.json"),
+                             ("hf_tokenizer_name", "tokenizer", "tokenizer.json")):
+        if text.get(key):
+            files.append(HubFile(text[key], (probe,), what,
+                                 f"hf download {text[key]} --include '*.json' --include '*.txt' --include '*.model'"))
+    return files
 
-        repo, _, sub = hub.rstrip("/").partition("/")
-        repo_id = f"{repo}/{sub.split('/')[0]}" if sub else repo
-        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
-            if isinstance(try_to_load_from_cache(repo_id, name), str):
-                return
-        raise MllbenchError(f"weights for {model}/{pretrained} are not cached and HF_HUB_OFFLINE=1: "
-                            f"run once online (or `huggingface-cli download {repo_id}`)")
+
+def fetch_commands(files: Sequence[HubFile]) -> str:
+    return "; ".join(dict.fromkeys(f.fetch for f in files))
+
+
+@lru_cache(maxsize=None)
+def hub_reachable(endpoint: str) -> bool:
+    """One HEAD request, no retries: does the hub (or the mirror HF_ENDPOINT names) answer?"""
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=5).close()
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except OSError:  # URLError, timeouts, DNS failures
+        return False
+    return True
+
+
+def check_hub_cache(model: str, pretrained: str) -> None:
+    """Fail in milliseconds, naming the fix, when a hub tag's files are neither cached nor
+    downloadable (offline, or the hub unreachable), instead of huggingface_hub's retries:
+    ~46 s per model, measured with no network."""
+    missing = [f for f in hub_files(model, pretrained) if f.cached_path() is None]
+    if not missing:
+        return
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        why = "HF_HUB_OFFLINE=1"
+    else:
+        from huggingface_hub import constants
+
+        if not any(f.repo for f in missing) or hub_reachable(constants.ENDPOINT):
+            return  # open_clip downloads them
+        why = f"{constants.ENDPOINT} is unreachable"
+    raise MllbenchError(f"{', '.join(f.what for f in missing)} for {model}/{pretrained} not cached and {why}: "
+                        f"run once online (or `{fetch_commands(missing)}`)")
+
+
+def local_checkpoint(args: dict, base_dir: Path) -> Path | None:
+    """The checkpoint on disk an entry names (a ``local-dir:`` folder or a ``pretrained`` file,
+    relative to the benchmark file), or None for a hub tag."""
+    name, pretrained = args["model"], args.get("pretrained")
+    if name.startswith("local-dir:"):
+        path = Path(name[len("local-dir:"):])
+    elif pretrained and Path(str(pretrained)).suffix:
+        path = Path(str(pretrained))
+    else:
+        return None
+    return path if path.is_absolute() else base_dir / path
+
+
+def locate_open_clip(args: dict, base_dir: Path) -> ArtifactStatus:
+    """Whether a hub entry's files are on disk (``run --dry-run``); loads and downloads nothing.
+
+    The size is that of the cached files; for files not yet downloaded it is unknown here
+    (``size_gb`` None) and the benchmark definition's estimate applies.
+    """
+    name, pretrained = args["model"], args.get("pretrained")
+    label = f"{name}/{pretrained}" if pretrained else name
+    path = local_checkpoint(args, base_dir)
+    if path is not None:
+        return ArtifactStatus(label, "model", path.exists(), str(path), "" if path.exists() else f"{path} is missing")
+    if not pretrained:  # random init: nothing to fetch
+        return ArtifactStatus(label, "model", True, "(no pretrained weights)")
+    files = hub_files(name, pretrained)
+    found = [f.cached_path() for f in files]
+    missing = [f for f, p in zip(files, found) if p is None]
+    size = sum(os.path.getsize(p) for p in found if p) / BYTES_PER_GB if not missing else None
+    where = found[0] or (files[0].repo or files[0].candidates[0])
+    return ArtifactStatus(label, "model", not missing, where, fetch_commands(missing), size)
 
 
 def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
@@ -117,9 +232,8 @@ def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
 
     name = args["model"]
     pretrained = args.get("pretrained")
+    path = local_checkpoint(args, base_dir)
     if name.startswith("local-dir:"):
-        path = Path(name[len("local-dir:"):])
-        path = path if path.is_absolute() else base_dir / path
         if args.get("text_tower"):
             from mllbench.plugins.openclip_assets import materialize_local_dir
 
@@ -127,19 +241,28 @@ def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
         if not (path / "open_clip_config.json").exists():
             raise MllbenchError(f"{path} is not an open_clip local-dir checkpoint (no open_clip_config.json)")
         name = f"local-dir:{path}"
-    elif pretrained and not Path(str(pretrained)).suffix:
-        check_hub_cache(name, pretrained)
-    elif pretrained:
-        path = Path(pretrained) if Path(pretrained).is_absolute() else base_dir / pretrained
+    elif path is not None:
         pretrained = str(path)
+    elif pretrained:
+        check_hub_cache(name, pretrained)
     device = args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    precision = args.get("precision") or "fp32"
+    if precision not in PRECISIONS:
+        raise MllbenchError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise MllbenchError(f"precision fp16 needs a CUDA device (got {device}); use --precision amp or fp32")
+    weights = "fp16" if precision == "fp16" else "fp32"  # amp keeps fp32 weights and autocasts
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device,
+                                                                     precision=weights)
     except RuntimeError as exc:
         raise MllbenchError(f"cannot load open_clip model {name} / {pretrained}: {exc}") from exc
     model.eval()
-    return OpenClipModel(model, preprocess, open_clip.get_tokenizer(name), device,
-                         args.get("precision", "fp32"), int(args.get("batch_size", 64)))
+    return OpenClipModel(model, preprocess, open_clip.get_tokenizer(name), device, precision,
+                         int(args.get("batch_size", 64)))
+
+
+load_open_clip.locate = locate_open_clip
 
 
 @hookimpl

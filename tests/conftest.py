@@ -19,7 +19,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-BUILTINS = "openclip,datasets,captioners,embedders,mll,inb,modelgpt,benchmarks"
+BUILTINS = "openclip,datasets,public_datasets,captioners,embedders,mll,inb,modelgpt,benchmarks"
 TINY_CFG = {"embed_dim": 32,
             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
