@@ -29,6 +29,7 @@ class Benchmark:
     host: Host | None = None
     table: ScoreTable | None = None  # set for ``"kind": "table"`` definitions (no images, no models)
     _datasets: dict[str, ImageDataset] = field(default_factory=dict)
+    _on_disk: dict[str, bool] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -64,14 +65,24 @@ class Benchmark:
             self._datasets[name] = factory(entry, self.base_dir)
         return self._datasets[name]
 
+    def on_disk(self, name: str) -> bool:
+        """Whether a dataset's files are here, asked of its source's ``locate`` (no download, no load).
+
+        False lets a registry copied without the data be scored from what it
+        stores (``Session.graph``/``Session.predictions``); True when the
+        source cannot tell, so that loading it says what is wrong.
+        """
+        if name not in self._on_disk:
+            entry = self.task_entry(name)
+            locate = getattr(self.host.get("dataset source", entry["source"]), "locate", None)
+            self._on_disk[name] = locate is None or locate(entry, self.base_dir).cached
+        return self._on_disk[name]
+
     def task_info(self, name: str) -> TaskInfo:
-        """Task metadata without touching its images when the entry has it."""
+        """Task metadata without touching its images when the entry names its classes."""
         entry = self.task_entry(name)
-        if "classnames" in entry:
-            return TaskInfo(entry["name"], tuple(entry["classnames"]), entry.get("domain", ""),
-                            entry.get("task_type", "image classification"),
-                            tuple(entry.get("templates", ["a photo of {}."])))
-        return self.dataset(name).info
+        names = entry.get("classnames") or [c["name"] for c in entry.get("classes", [])]
+        return entry_info(entry, names) if names else self.dataset(name).info
 
     def resolve_tasks(self, spec: str) -> list[str]:
         """``all`` or a comma list of target task names."""
@@ -82,6 +93,13 @@ class Benchmark:
         for w in wanted:
             self.task_entry(w)
         return wanted
+
+
+def entry_info(entry: dict, classnames: list[str]) -> TaskInfo:
+    """A task's metadata from its definition entry: the one place for the defaults."""
+    return TaskInfo(entry["name"], tuple(classnames), entry.get("domain", "natural picture"),
+                    entry.get("task_type", "image classification"),
+                    tuple(entry.get("templates", ["a photo of {}."])))
 
 
 def load_benchmark(host: Host, name: str) -> Benchmark:

@@ -125,6 +125,10 @@ class Session:
     # --- graph and labels --------------------------------------------------
     def graph(self) -> SemanticGraph:
         if self._graph is None:
+            stored = load_graph(self.store)
+            if stored is not None and not all(self.bench.on_disk(s["name"]) for s in self.bench.samples):
+                self._graph = stored  # a registry copied without the sample datasets: its graph stands
+                return stored
             settings = {"images_per_node": 75, "seed": 0, **self.bench.graph}
             samples = [self.bench.dataset(s["name"]) for s in self.bench.samples]
             if not samples:
@@ -132,7 +136,6 @@ class Session:
             # the graph is a function of these; when they match the stored one, skip WordNet
             sources = _hash([settings, [(d.info.name, d.metadata.get("version"), len(d), d.wnids)
                                         for d in samples]])
-            stored = load_graph(self.store)
             if stored is not None and stored.sources == sources:
                 self._graph = stored
             else:
@@ -148,12 +151,18 @@ class Session:
         """Label models and cache their predictions where the registry lacks them."""
         self.executor.ensure(self, model_ids, tasks, labels)
 
+    def stored_predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Cached predictions of the task's current version; for a task whose data is not on this
+        machine (a copied registry), whatever the registry holds, unchecked."""
+        if self.bench.on_disk(task):
+            return cached_predictions(self.store, self.bench.dataset(task), model_id)
+        return self.store.load_predictions(task, model_id, None)
+
     def predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
-        ds = self.bench.dataset(task)
-        cached = cached_predictions(self.store, ds, model_id)
+        cached = self.stored_predictions(task, model_id)
         if cached is None:
             self.ensure([model_id], [task], labels=False)
-            cached = cached_predictions(self.store, ds, model_id)
+            cached = self.stored_predictions(task, model_id)
         return cached
 
     def accuracy(self, model_id: str, task: str, classes: np.ndarray | None = None) -> float:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from mllbench.benchmark import entry_info as task_info
 from mllbench.hookspecs import hookimpl
 from mllbench.types import ArtifactStatus, MllbenchError, TaskInfo
 
@@ -39,11 +40,6 @@ def resolve_path(text: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def task_info(entry: dict, classnames: list[str]) -> TaskInfo:
-    """TaskInfo from a benchmark entry (shared by every source)."""
-    return TaskInfo(entry["name"], tuple(classnames), entry.get("domain", "natural picture"),
-                    entry.get("task_type", "image classification"),
-                    tuple(entry.get("templates", ["a photo of {}."])))
 
 
 @dataclass

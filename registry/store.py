@@ -162,13 +162,17 @@ class Store:
             f["labels"] = np.asarray(labels, np.int32)
 
     def load_predictions(self, task: str, model_id: str,
-                         task_hash: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Cached predictions, or None when missing or computed on another task version."""
+                         task_hash: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Cached predictions, or None when missing or computed on another task version.
+
+        ``task_hash=None`` takes whatever is stored: for a task whose data is
+        not on this machine, whose version therefore cannot be checked.
+        """
         path = self.prediction_path(task, model_id)
         if not path.exists():
             return None
         with open_checked(path, "prediction cache") as f:
-            if f.attrs["task_hash"] != task_hash:
+            if task_hash is not None and f.attrs["task_hash"] != task_hash:
                 return None
             return f["sims"][:], f["labels"][:]
 

@@ -254,3 +254,34 @@ def test_sample_subset_accuracy_is_measured_among_the_subset(tiny_json, registry
     assert s.accuracy("tiny0", name, subset) == pytest.approx(by_hand)
     everything = np.arange(len(s.bench.task_info(name).classnames))
     assert s.accuracy("tiny0", name, everything) == pytest.approx(s.accuracy("tiny0", name))
+
+
+def test_copied_registry_scores_without_the_data(tiny_bench_dir, tmp_path, cli):
+    """A registry moved to a machine without the datasets still scores selectors (no image read)."""
+    import csv
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(tiny_bench_dir, bench)
+    base = ("-q", "-b", str(bench / "tiny.json"), "--registry", str(tmp_path / "reg"))
+
+    def board() -> dict[str, list[str]]:
+        code, out = cli(*base, "leaderboard", "--format", "csv")
+        assert code == 0, out
+        return {row[0]: row[1:] for row in csv.reader(out.splitlines()[1:]) if row}
+
+    for method in ("mll", "inb"):
+        assert cli(*base, "run", "-m", method)[0] == 0
+    before = board()
+    shutil.rmtree(bench / "samples")
+    shutil.rmtree(bench / "targets")
+    for method in ("mll", "inb"):
+        code, out = cli(*base, "run", "-m", method)
+        assert code == 0, out
+    assert cli(*base, "run", "-m", "mll", "--k", "3")[0] == 0
+    after = board()
+    assert {k: v[1:] for k, v in after.items() if k in before} == {k: v[1:] for k, v in before.items()}
+    # a prediction the registry lacks needs the images: one line naming the missing folder
+    shutil.rmtree(tmp_path / "reg" / "predictions")
+    code, out = cli(*base, "run", "-m", "inb")
+    assert code == 2 and "not found" in out and str(bench / "targets") in out and "Traceback" not in out
