@@ -13,6 +13,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
+from mllbench.downloads import cache_root as mllbench_cache
 from mllbench.types import MllbenchError
 
 DEBIAN_DIR = Path("/usr/share/wordnet")
@@ -33,8 +34,7 @@ POS_CODE = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mllbench" / "wordnet"
+    return mllbench_cache() / "wordnet"
 
 
 def _prepare(source: Path) -> Path:

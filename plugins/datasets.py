@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from mllbench.benchmark import entry_info as task_info
+from mllbench.downloads import cache_root
 from mllbench.hookspecs import hookimpl
 from mllbench.types import ArtifactStatus, MllbenchError, TaskInfo
 
@@ -31,7 +32,8 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm"}
 
 def data_root() -> Path:
     """Where public datasets live: ``MLLBENCH_DATA_ROOT`` (``mllbench --data-root``), else ~/.cache/mllbench/data."""
-    return Path(os.environ.get("MLLBENCH_DATA_ROOT") or Path.home() / ".cache" / "mllbench" / "data").expanduser()
+    return Path(os.environ["MLLBENCH_DATA_ROOT"]).expanduser() if os.environ.get("MLLBENCH_DATA_ROOT") \
+        else cache_root() / "data"
 
 
 def resolve_path(text: str, base_dir: Path) -> Path:

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mllbench.downloads import cache_root as mllbench_cache
 from mllbench.types import MllbenchError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -55,8 +56,7 @@ def tower_fingerprint(config: dict[str, Any]) -> bytes:
 
 def cache_root() -> Path:
     """Where assembled checkpoints live (``$XDG_CACHE_HOME/mllbench/models``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mllbench" / "models"
+    return mllbench_cache() / "models"
 
 
 def materialize_local_dir(src: Path, root: Path | None = None) -> Path:
