@@ -45,7 +45,7 @@ TARGETS = [
     ("country211", "Country211", "natural picture", "geo-localization", "Country211",
      {"repo": "clip-benchmark/wds_country211"}, 21100, 3.7),
     ("clevr_closest_object_distance", "CLEVR-D", "natural picture", "object distance estimation",
-     "clevr_closest_object_distance", {"repo": "clip-benchmark/wds_vtab-clevr_closest_object_distance"}, 15000, 2.0),
+     "clevr_closest_object_distance", {"repo": "clip-benchmark/wds_vtab-clevr_closest_object_distance"}, 15000, 1.5),
     ("dtd", "DTD", "texture picture", "image classification", "DTD",
      {"repo": "clip-benchmark/wds_vtab-dtd"}, 1880, 0.2),
     ("dmlab", "DMLab", "natural picture", "object distance estimation", "dmlab",
