@@ -18,8 +18,9 @@ DEFAULT_BENCHMARK = "embedded"
 
 
 def default_registry(benchmark: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mllbench" / "registry" / Path(benchmark).stem
+    from mllbench.downloads import cache_root
+
+    return cache_root() / "registry" / Path(benchmark).stem
 
 
 class State:
@@ -236,6 +237,9 @@ executor_options = with_options([
                  "images of shards for the model workers. Default: 0 (each model worker decodes its own)."),
     click.option("--shard-batches", type=int, default=None, help="Batches of --batch-size images per shard, the "
                  "unit of scheduling, retry and commit. Default: 4."),
+    click.option("--worker-threads", "ray_threads", type=int, default=None, help="torch CPU threads per model "
+                 "worker. Default without GPUs: this process's count, so results equal the local executor's bit for "
+                 "bit (a small batch's last bits depend on it); 1 is faster on a CPU cluster. With GPUs: Ray's."),
 ])
 
 

