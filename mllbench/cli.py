@@ -141,6 +141,21 @@ def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, preci
                                                   "precision": precision})
 
 
+def benchmark_here(f):
+    """``--benchmark``/``--registry`` after the command too (``mllbench run --benchmark lovm``), as users type them."""
+    def setter(attribute: str):
+        def choose(ctx, param, value):
+            if value is not None:
+                setattr(ctx.find_object(State), attribute, value)
+        return choose
+
+    f = click.option("--registry", "registry_here", default=None, expose_value=False, callback=setter("registry"),
+                     help="Registry directory (same as the global --registry).")(f)
+    return click.option("--benchmark", "-b", "benchmark_here", default=None, expose_value=False,
+                        callback=setter("benchmark_name"),
+                        help="Benchmark name or JSON definition (same as the global --benchmark).")(f)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -170,6 +185,7 @@ def benchmarks(state: State):
 
 
 @cli.command()
+@benchmark_here
 @click.pass_obj
 def models(state: State):
     """Describe the hub: architecture, training data, params, ImageNet accuracy."""
@@ -186,6 +202,7 @@ def models(state: State):
 
 
 @cli.command()
+@benchmark_here
 @click.pass_obj
 def tasks(state: State):
     """Describe target tasks and sample datasets: domain, task type, classes, source."""
@@ -244,6 +261,7 @@ executor_options = with_options([
 
 
 @cli.command()
+@benchmark_here
 @click.option("--models", "model_spec", default="all", show_default=True, help="'all' or comma-separated model ids.")
 @executor_options
 @click.pass_obj
@@ -287,6 +305,7 @@ def selector_params(alpha: float, nodes_per_class: int, normalize_z: bool) -> di
 
 
 @cli.command()
+@benchmark_here
 @click.option("--task", "-t", required=True, help="Target task name (see `mllbench tasks`).")
 @selection_options
 @click.pass_obj
@@ -313,6 +332,7 @@ def select(state: State, task, method, k, alpha, nodes_per_class, normalize_z, l
 
 
 @cli.command()
+@benchmark_here
 @click.option("--tasks", "task_spec", default="all", show_default=True, help="'all' or comma-separated target tasks.")
 @selection_options
 @click.option("--param", "-p", "extra", multiple=True, callback=lambda ctx, param, value: key_values(value),
@@ -352,6 +372,7 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 
 
 @cli.command()
+@benchmark_here
 @click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
 @click.option("--per-model", is_flag=True, help="Also show every hub model's accuracy per task (ground truth).")
 @click.option("--no-oracle", is_flag=True, help="Skip the oracle row (needs cached predictions).")
@@ -486,6 +507,7 @@ def mll_setup(state: State, task_spec: str, nodes_per_class: int, normalize_z: b
 
 
 @experiment.command("alpha")
+@benchmark_here
 @click.option("--alphas", default="0.5,0.6,0.7,0.8,0.9", show_default=True, callback=number_list(float),
               help="Eq. 7 values to compare.")
 @output_options
@@ -504,6 +526,7 @@ def experiment_alpha(state: State, alphas, task_spec, fmt, out, nodes_per_class,
 
 
 @experiment.command("k")
+@benchmark_here
 @click.option("--ks", default="1,2,3,4,5,6", show_default=True, callback=number_list(int), help="k values to compare.")
 @ALPHA_OPTION
 @output_options
@@ -523,6 +546,7 @@ def experiment_k(state: State, ks, alpha, task_spec, fmt, out, nodes_per_class, 
 
 
 @experiment.command("growth")
+@benchmark_here
 @click.option("--orders", type=int, default=30, show_default=True, help="Random orders in which the hub grows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orders.")
 @ALPHA_OPTION
@@ -545,6 +569,7 @@ def experiment_growth(state: State, orders, seed, alpha, task_spec, fmt, out, no
 
 
 @experiment.command("spider")
+@benchmark_here
 @click.option("--task", default=None, help="Task whose classes make Figure 1(b). Default: the first of --tasks.")
 @output_options
 @click.pass_obj
@@ -567,6 +592,7 @@ def experiment_spider(state: State, task, task_spec, fmt, out):
 
 
 @experiment.command("subsets")
+@benchmark_here
 @output_options
 @click.pass_obj
 def experiment_subsets(state: State, task_spec, fmt, out):

@@ -49,9 +49,10 @@ def test_inb_r5_from_the_csv_directly(cli, registry, benchmark, column, expected
 
     LOVM's table says 0.452 (top-1) and 0.504 (mean per-class recall).
     """
-    code, out = cli("-q", "-b", benchmark, "--registry", str(registry), "run", "-m", "inb")
+    # the options after the command, as the issue and users write them
+    code, out = cli("-q", "run", "--benchmark", benchmark, "--registry", str(registry), "--method", "inb")
     assert code == 0, out
-    code, out = cli("-q", "-b", benchmark, "--registry", str(registry), "leaderboard", "--metric", "r5",
+    code, out = cli("-q", "leaderboard", "--benchmark", benchmark, "--registry", str(registry), "--metric", "r5",
                     "--format", "csv")
     assert {row[0]: row[-1] for row in csv.reader(out.splitlines()[1:]) if row}["inb (k=1)"] == expected
     rows = list(csv.DictReader(open(LOVM_DIR / "eval_table.csv")))
