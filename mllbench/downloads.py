@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping
 
+from mllbench.registry.store import atomic_file
 from mllbench.types import MllbenchError
 
 
@@ -42,14 +43,9 @@ def pinned_files(name: str, base_url: str, commit: str, files: Mapping[str, str]
                             f"{', ...' if len(missing) > 3 else ''}) and offline; {hint}")
     for local in missing:
         url = f"{base_url.rstrip('/')}/{commit}/{files[local]}"
-        target = folder / local
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - fixed https URL or a user's
+            with atomic_file(folder / local) as tmp, urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
                 tmp.write_bytes(response.read())
         except (urllib.error.URLError, OSError) as exc:
-            tmp.unlink(missing_ok=True)
             raise MllbenchError(f"{name}: cannot download {url} ({exc}); {hint}") from exc
-        os.replace(tmp, target)
     return folder

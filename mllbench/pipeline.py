@@ -30,7 +30,7 @@ from mllbench.executors import Executor, LocalExecutor
 from mllbench.graph import SemanticGraph, build_graph
 from mllbench.labeling import GraphLabels
 from mllbench.ranking import top
-from mllbench.registry.store import Store, load_graph, save_graph
+from mllbench.registry.store import Store, atomic_file, load_graph, save_graph
 from mllbench.reuse import ensemble_scores, top_k_models
 from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
 
@@ -317,13 +317,9 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write (temporary file + os.replace)."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
-    os.replace(tmp, path)
+    """Atomic JSON write (``registry.store.atomic_file``)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
 
 
 def ground_truth(session: Session, tasks: Sequence[str]) -> np.ndarray:

@@ -52,6 +52,7 @@ import numpy as np
 from mllbench.downloads import offline
 from mllbench.hookspecs import hookimpl
 from mllbench.plugins.datasets import ListedDataset, data_root, from_pixels, read_file, resolve_path, task_info
+from mllbench.registry.store import atomic_file
 from mllbench.types import ArtifactStatus, MllbenchError
 
 IMAGE_EXTS = ("webp", "jpg", "jpeg", "png")  # the image members clip_benchmark writes and reads
@@ -183,11 +184,8 @@ def load_index(paths: Sequence[Path], split_dir: Path, entry_name: str) -> dict[
     index = {"shard": table[:, 0], "offset": table[:, 1], "size": table[:, 2], "label": table[:, 3]}
     for location in index_locations(split_dir):
         try:
-            location.parent.mkdir(parents=True, exist_ok=True)
-            tmp = location.with_name(f".{location.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
+            with atomic_file(location) as tmp, open(tmp, "wb") as f:
                 np.savez(f, signature=np.array(signature), version=np.array(INDEX_VERSION), **index)
-            os.replace(tmp, location)
             break
         except OSError:
             continue  # read-only snapshot: try the next location

@@ -47,20 +47,30 @@ def slug(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: Path) -> Iterator[h5py.File]:
-    """Write a whole HDF5 file under a temporary name, then move it in place."""
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; moved in place if the block succeeds, removed if not.
+
+    Every whole-file write of mllbench goes through here, so a reader never
+    sees half a file and an interrupted write leaves nothing behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_h5(path: Path) -> Iterator[h5py.File]:
+    """Write a whole HDF5 file under a temporary name, then move it in place."""
+    with atomic_file(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             yield f
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def open_checked(path: Path, what: str) -> h5py.File:
