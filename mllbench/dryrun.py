@@ -21,6 +21,7 @@ from mllbench.graph import SemanticGraph, build_graph
 from mllbench.registry.store import Store, load_graph
 from mllbench.types import ArtifactStatus, MllbenchError, TaskInfo
 
+
 @dataclass
 class Line:
     """One model or dataset: status is cached, fetch, registry (nothing to fetch) or unknown."""
