@@ -87,17 +87,16 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
         for c, wnid in enumerate(ds.wnids):
             if wnid:
                 own.setdefault(wnid, []).extend(f"{prefix}:{i}" for i in np.flatnonzero(labels == c))
-    synsets = {w: wn.synset(w) for w in own}
+    wordnet = wn.wordnet()
+    synsets = set(own)
     parents: dict[str, set[str]] = {}
-    frontier = list(synsets)
+    frontier = sorted(synsets)
     while frontier:
         w = frontier.pop()
-        ups = synsets[w].hypernyms() + synsets[w].instance_hypernyms() if ancestors else []
-        parents[w] = {wn.wnid_of(s) for s in ups}
-        for s in ups:
-            if wn.wnid_of(s) not in synsets:
-                synsets[wn.wnid_of(s)] = s
-                frontier.append(wn.wnid_of(s))
+        parents[w] = set(wordnet.hypernyms(w)) if ancestors else set()
+        new = parents[w] - synsets
+        synsets |= new
+        frontier.extend(sorted(new))
     wnids = tuple(sorted(synsets))
     index = {w: i for i, w in enumerate(wnids)}
     edges = np.array(sorted((index[p], index[c]) for c, ps in parents.items() for p in ps if p in index),
@@ -127,8 +126,8 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
     ref_index = {r: i for i, r in enumerate(refs)}
     node_ptr = np.cumsum([0] + [len(p) for p in chosen]).astype(np.int64)
     node_images = np.array([ref_index[r] for pool in chosen for r in pool], dtype=np.int64)
-    names = tuple(synsets[w].lemma_names()[0].replace("_", " ") for w in wnids)
-    captions = tuple(caption_format.format(name=n, definition=synsets[w].definition())
+    names = tuple(wordnet.name(w) for w in wnids)
+    captions = tuple(caption_format.format(name=n, definition=wordnet.definition(w))
                      for n, w in zip(names, wnids))
     settings = f"ipn={images_per_node};seed={seed};anc={ancestors};inh={inherit_images}"
     return SemanticGraph(wnids, names, captions, edges, node_ptr, node_images, refs, settings)

@@ -4,7 +4,7 @@
   this repo), written out as ImageFolder trees, the real on-disk format;
 - models: open_clip CLIP models with a test-sized config, saved as hub-layout
   ``local-dir:`` checkpoints and loaded through the real provider;
-- WordNet: the real WordNet 3.0 (Debian wordnet-base).
+- WordNet: the real WordNet 3.0 nouns shipped in mllbench/data (mllbench/wordnet.py).
 """
 from __future__ import annotations
 
