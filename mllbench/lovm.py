@@ -93,16 +93,25 @@ def read_lovm(directory: Path, target: str = "acc1") -> ScoreTable:
     missing = [f for f in FILES if not (directory / f).is_file()]
     if missing:
         raise MllbenchError(f"{directory} lacks LOVM's {', '.join(missing)}; point --lovm-dir at LOVM's LOVM/ folder")
-    with open(directory / FILES[0], newline="") as f:
-        rows = list(csv.DictReader(f))
+    path = directory / FILES[0]
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    columns = {target: "accuracy", **FEATURE_COLUMNS}
+    absent = [c for c in ("model_fullname", "dataset", *columns) if c not in (reader.fieldnames or ())]
+    if absent:
+        raise MllbenchError(f"{path} lacks the column(s) {', '.join(absent)}; use LOVM's eval_table_features.csv")
     models = tuple(dict.fromkeys(r["model_fullname"] for r in rows))
     tasks = tuple(sorted({r["dataset"] for r in rows}))
-    columns = {target: "accuracy", **FEATURE_COLUMNS}
     values = {name: np.full((len(models), len(tasks)), np.nan) for name in columns.values()}
     for r in rows:
         i, j = models.index(r["model_fullname"]), tasks.index(r["dataset"])
         for column, name in columns.items():
-            values[name][i, j] = float(r[column])
+            try:
+                values[name][i, j] = float(r[column])
+            except ValueError:
+                raise MllbenchError(f"{path}: {column}={r[column]!r} for {r['model_fullname']} on {r['dataset']} "
+                                    "is not a number; use LOVM's eval_table_features.csv") from None
     if np.isnan(values["accuracy"]).any():
         raise MllbenchError(f"{directory / FILES[0]} lacks some (model, dataset) rows; use LOVM's complete table")
     accuracy = values.pop("accuracy")
@@ -121,6 +130,9 @@ def definition_parts(table: ScoreTable) -> tuple[list[dict], list[dict]]:
     ``imagenet_acc`` (INB's input) is each model's imagenet1k score in the
     table's target column, which is what LOVM's ImageNet baseline ranks by.
     """
+    if "imagenet1k" not in table.tasks:
+        raise MllbenchError("the LOVM table has no imagenet1k rows, which INB's imagenet_acc comes from; "
+                            "use LOVM's complete eval_table_features.csv")
     inet = table.accuracy[:, table.column("imagenet1k")]
     models = [{"id": m, "provider": "table", "metadata": {"imagenet_acc": float(a)}}
               for m, a in zip(table.models, inet)]

@@ -3,9 +3,10 @@
 Inputs, all read here and nothing downloaded:
 - the MLL authors' released files (MIT; a copy of their ``MLL/`` folder's
   ``pretrained.json``, ``model_hub_info.csv``, ``datasets.json`` and the
-  class-name files; see README.md): the 49 hub models with Table 6's
-  params / FLOPs / ImageNet accuracy, each target's class names and the
-  domain / task strings their code prompted GPT with;
+  class-name files, vendored in benchmarks/reference/mll; see README.md):
+  the 49 hub models with Table 6's params / FLOPs / ImageNet accuracy, each
+  target's class names and the domain / task strings their code prompted GPT
+  with;
 - timm's ImageNet synset lists (``timm/data/_info``) and open_clip's
   ImageNet class names (the OpenAI names), for the five sample datasets.
 
@@ -33,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DEFAULT_REFERENCE = HERE.parents[2] / "shared" / "reference" / "mll"
+DEFAULT_REFERENCE = HERE.parents[1] / "benchmarks" / "reference" / "mll"  # the vendored copy, see its README.md
 TEMPLATES = ["a photo of {}."]  # Sec. 5.2
 # Checkpoints assumed stored in half precision on the hub (EVA's releases are fp16); the others float32.
 FP16_CHECKPOINTS = {"EVA01-g-14", "EVA02-B-16", "EVA02-L-14-336", "EVA02-E-14"}
