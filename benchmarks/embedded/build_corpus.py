@@ -4,7 +4,8 @@ Run once by the maintainers, offline, from registry packages; the outputs are
 committed, so users need neither apt nor npm. Build-time tools: apt-get
 download + dpkg -x, npm pack, and in Python: numpy, Pillow, h5py, cairosvg
 2.9.1, scikit-learn 1.9.1. WordNet is read straight from Debian's
-`wordnet-base` (Princeton WordNet 3.0, /usr/share/wordnet), no nltk.
+`wordnet-base` (Princeton WordNet 3.0, fetched into the scratch dir like the
+other packages; its full glosses, examples included, pick flag synsets), no nltk.
 
 Sources (exact versions used):
 
@@ -50,7 +51,6 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 SIZE = 32
-WORDNET = Path("/usr/share/wordnet")
 NPM = {  # package spec -> directory name npm pack gives its tarball
     "openmoji@17.0.0": "openmoji-17.0.0",
     "emoji-datasource-google@16.0.0": "emoji-datasource-google-16.0.0",
@@ -59,7 +59,8 @@ NPM = {  # package spec -> directory name npm pack gives its tarball
     "flag-icons@7.5.0": "flag-icons-7.5.0",
     "svg-country-flags@1.2.10": "svg-country-flags-1.2.10",
 }
-DEB = {"ruby-gemojione": "3.3.0-1"}
+# Debian package -> (version, a file whose presence under scratch/x means it is unpacked)
+DEB = {"ruby-gemojione": ("3.3.0-1", "gemojione-3.3.0"), "wordnet-base": ("1:3.0-37", "data.noun")}
 FLUENT_STYLES = ("flat", "modern", "high-contrast")
 FAMILY_SPLIT = {
     "google": "train", "twemoji": "train",
@@ -74,14 +75,12 @@ FAMILY_SPLIT = {
 def fetch(scratch: Path) -> None:
     """apt-get download + dpkg -x, npm pack + tar into ``scratch`` (build time only)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    for pkg, version in DEB.items():
-        gem = pkg.removeprefix("ruby-")
-        if (scratch / "x").exists() and any((scratch / "x").rglob(f"{gem}-*")):
+    for pkg, (version, marker) in DEB.items():
+        if (scratch / "x").exists() and any((scratch / "x").rglob(marker)):
             continue
-        if True:
-            subprocess.run(["apt-get", "download", f"{pkg}={version}"], cwd=scratch, check=True)
-            for deb in sorted(scratch.glob(f"{pkg}_*.deb")):
-                subprocess.run(["dpkg", "-x", str(deb), "x"], cwd=scratch, check=True)
+        subprocess.run(["apt-get", "download", f"{pkg}={version}"], cwd=scratch, check=True)
+        for deb in sorted(scratch.glob(f"{pkg}_*.deb")):
+            subprocess.run(["dpkg", "-x", str(deb), "x"], cwd=scratch, check=True)
     for spec, dirname in NPM.items():
         out = scratch / "n" / dirname
         if out.exists():
@@ -138,7 +137,7 @@ LEXNAMES = {3: "Tops", 4: "act", 5: "animal", 6: "artifact", 7: "attribute", 8: 
 class WordNet:
     """Minimal reader of Princeton WordNet 3.0 noun files: lemma -> senses, lexname."""
 
-    def __init__(self, root: Path = WORDNET):
+    def __init__(self, root: Path):
         self.senses: dict[str, list[str]] = {}
         for line in (root / "index.noun").read_text(encoding="latin-1").splitlines():
             if line.startswith(" "):
@@ -385,7 +384,7 @@ class Builder:
 def build(scratch: Path, out: Path) -> dict:
     from sklearn.datasets import load_digits
 
-    wn = WordNet()
+    wn = WordNet(scratch / "x" / "usr" / "share" / "wordnet")
     table = concepts(scratch)
     for c in table:
         word = c["name"].split(": ", 1)[1] if c["category"] == "Flags" and ": " in c["name"] else c["name"]
