@@ -11,16 +11,10 @@ from typing import Iterator
 
 import click
 
+from mllbench.api import DEFAULT_BENCHMARK, apply_environment, default_registry  # noqa: F401 - re-exported
 from mllbench.ranking import METRICS
+from mllbench.reuse import DEFAULT_WEIGHTING, WEIGHTINGS
 from mllbench.types import MllbenchError
-
-DEFAULT_BENCHMARK = "embedded"
-
-
-def default_registry(benchmark: str) -> Path:
-    from mllbench.downloads import cache_root
-
-    return cache_root() / "registry" / Path(benchmark).stem
 
 
 class State:
@@ -43,17 +37,9 @@ class State:
     @property
     def session(self):
         if self._session is None:
-            from mllbench.benchmark import load_benchmark
-            from mllbench.pipeline import Session
-            from mllbench.registry.store import Store
+            from mllbench.api import make_session  # the Python API builds its Session the same way
 
-            bench = load_benchmark(self.host, self.benchmark_name)
-            root = Path(self.registry) if self.registry else default_registry(bench.name)
-            opts = {**bench.defaults, **{k: v for k, v in self.options.items() if v is not None}}
-            self._session = Session(bench, Store(root), captioner=opts.get("captioner", "template"),
-                                    embedder=opts.get("embedder", "minilm"),
-                                    batch_size=int(opts.get("batch_size", 64)), device=opts.get("device"),
-                                    precision=opts.get("precision"))
+            self._session = make_session(self.benchmark_name, self.registry, self.options)
         return self._session
 
     @contextmanager
@@ -126,16 +112,7 @@ def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, preci
     `mllbench leaderboard`. Models run once; labels and predictions are
     cached in the registry, so scoring another selector takes seconds.
     """
-    if lovm_dir:
-        os.environ["MLLBENCH_LOVM_DIR"] = lovm_dir
-    if mll_dir:
-        os.environ["MLLBENCH_MLL_DIR"] = mll_dir
-    if data_root:
-        os.environ["MLLBENCH_DATA_ROOT"] = data_root
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["MLLBENCH_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    apply_environment(offline, lovm_dir, mll_dir, data_root)
     ctx.obj = State(benchmark, registry, quiet, {"embedder": embedder, "captioner": captioner,
                                                   "device": device, "batch_size": batch_size,
                                                   "precision": precision})
@@ -292,8 +269,9 @@ MLL_OPTIONS = [
 ]
 REUSE_OPTIONS = [
     click.option("--logit-scale", type=float, default=100.0, show_default=True, help="Softmax scale in Eqs. 8-9 (1 = literal)."),
-    click.option("--weighting", type=click.Choice(["entropy", "inverse-entropy", "uniform"]), default="entropy",
-                 show_default=True, help="Eq. 9 ensemble weights."),
+    click.option("--weighting", type=click.Choice(list(WEIGHTINGS)), default=DEFAULT_WEIGHTING, show_default=True,
+                 help="Eq. 9 ensemble weights: inverse-entropy (1/H, the authors' code, which made the paper's "
+                      "numbers), entropy (H, Eq. 9 as printed), uniform."),
 ]
 
 
@@ -304,31 +282,16 @@ def selector_params(alpha: float, nodes_per_class: int, normalize_z: bool) -> di
     return {"alpha": alpha, "nodes_per_class": nodes_per_class, "normalize_z": normalize_z}
 
 
-@cli.command()
-@benchmark_here
-@click.option("--task", "-t", required=True, help="Target task name (see `mllbench tasks`).")
-@selection_options
-@click.pass_obj
-def select(state: State, task, method, k, alpha, nodes_per_class, normalize_z, logit_scale, weighting):
-    """Show the models a selector picks for each class of a task, with scores."""
-    from rich.table import Table
+def method_params(method: str, alpha: float, nodes_per_class: int, normalize_z: bool, extra: dict) -> dict:
+    """A selector's parameters from the options: MLL's own options for mll, then ``-p KEY=VALUE``."""
+    return {**(selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}), **extra}
 
-    from mllbench.reuse import top_k_models
 
-    session = state.session
-    session.bench.task_entry(task)
-    with state.progress():
-        session.ensure([m["id"] for m in session.bench.models], [])
-        scores = session.select(method, task, selector_params(alpha, nodes_per_class, normalize_z))
-    info = session.bench.task_info(task)
-    ids = [m["id"] for m in session.bench.models]
-    chosen = top_k_models(scores, k)
-    t = Table(title=f"{method} on {task} (k={k})")
-    t.add_column("class")
-    t.add_column("selected models (score)")
-    for j, c in enumerate(info.classnames):
-        t.add_row(c, ", ".join(f"{ids[m]} ({scores[m, j]:.4f})" for m in chosen[:, j]))
-    console().print(t)
+def check_options(state: State, **values) -> None:
+    """--k, --alpha, --nodes-per-class, --logit-scale in range (``mllbench/params.py``), before anything runs."""
+    from mllbench.params import check_params
+
+    check_params(values, len(state.bench.models))
 
 
 @cli.command()
@@ -346,6 +309,7 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
     """Label what is missing, select, reuse, evaluate and store the result."""
     from mllbench.pipeline import run_method
 
+    check_options(state, k=k, alpha=alpha, nodes_per_class=nodes_per_class, logit_scale=logit_scale)
     state.use_executor(**executor)
     session = state.session
     tasks_ = session.bench.resolve_tasks(task_spec)
@@ -355,7 +319,7 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
 
         click.echo(report(session.bench, session.store, tasks_, session.captioner, session.embedder))
         return
-    params = {**(selector_params(alpha, nodes_per_class, normalize_z) if method == "mll" else {}), **extra}
+    params = method_params(method, alpha, nodes_per_class, normalize_z, extra)
     with state.progress():
         result, path = run_method(session, method, tasks_, params, k, logit_scale, weighting)
     from rich.table import Table
@@ -371,6 +335,42 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
     click.echo(f"result written to {path}")
 
 
+def stored_results(state: State) -> list[dict]:
+    """The benchmark's result files, oldest first; an error naming the fix when there are none."""
+    from mllbench.leaderboard import load_results
+
+    session, bench = state.session, state.session.bench
+    results = [r for r in load_results(session.store.results_dir(bench.name)) if r.get("benchmark") == bench.name]
+    if not results:
+        raise MllbenchError(f"no results for benchmark {bench.name!r} in {session.store.root}; "
+                            "run `mllbench run --method mll --tasks all` first")
+    return results
+
+
+def label_defaults(state: State, methods: set[str]) -> dict[str, dict]:
+    """Per method, the parameter values a row label leaves out: the `run` command's option
+    defaults, the session's captioner/embedder (with the benchmark's defaults), and what a
+    selector declares as an attribute ``selector.defaults = {...}``."""
+    from dataclasses import fields
+
+    from mllbench.pipeline import Session
+
+    base = {p.name: p.default for p in run.params if p.default is not None and not callable(p.default)}
+    base.update({f.name: f.default for f in fields(Session) if f.name in ("captioner", "embedder")})
+    base.update(state.bench.defaults)
+    selectors = state.host.registries.get("selector", {})
+    return {m: {**base, **getattr(selectors.get(m), "defaults", {})} for m in methods}
+
+
+stats_options = with_options([
+    click.option("--resamples", type=click.IntRange(min=1000), default=1000, show_default=True,
+                 help="Bootstrap resamples (and sign flips) for intervals and tests."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling."),
+    click.option("--params", "every", is_flag=True, help="Show every parameter in row labels, not only "
+                 "those that differ from the defaults."),
+])
+
+
 @cli.command()
 @benchmark_here
 @click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
@@ -383,20 +383,26 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
               help="Ground truth for ranking metrics: accuracies measured here, or open_clip's published table "
               "(another protocol: prompt ensembles; tasks it lacks are left out). "
               "Its CSV: MLLBENCH_OPENCLIP_TABLE, else fetched once at a pinned commit.")
+@click.option("--aggregate", type=click.Choice(["rank", "winrate"]), default=None,
+              help="Also: each row's mean rank over tasks (ties share their mean rank), or the pairwise "
+              "win-rate table (fraction of tasks where the row beats the column).")
+@stats_options
 @click.pass_obj
-def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str, truth: str):
-    """Methods x tasks accuracy (or a ranking metric) from stored results, with the oracle row."""
-    from mllbench.leaderboard import load_results, table
+def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str, truth: str,
+                aggregate: str | None, resamples: int, seed: int, every: bool):
+    """One row per configuration x tasks: accuracy (or a ranking metric) with 95% bootstrap intervals.
+
+    ★ marks each column's best row, ≈ rows not significantly different from it
+    (paired sign-flip test at 0.05); `mllbench compare A B` shows the test.
+    """
+    from mllbench.leaderboard import board
     from mllbench.pipeline import ground_truth
     from mllbench.reference import REFERENCES
 
     session = state.session
     bench = session.bench
     tasks_ = [t["name"] for t in bench.targets]
-    results = [r for r in load_results(session.store.results_dir(bench.name)) if r.get("benchmark") == bench.name]
-    if not results:
-        raise MllbenchError(f"no results for benchmark {bench.name!r} in {session.store.root}; "
-                            "run `mllbench run --method mll --tasks all` first")
+    results = stored_results(state)
     source = "measured here" if truth == "measured" else f"{truth}'s published table, another protocol"
     if truth != "measured":
         if metric == "accuracy":
@@ -409,35 +415,84 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
         oracle = None if no_oracle or metric != "accuracy" else dict(zip(tasks_, gt.max(0)))
     else:
         gt, oracle = None, None
-    header, rows = table(results, tasks_, oracle, metric=metric, truth=gt, hub=[m["id"] for m in bench.models])
+    b = board(results, tasks_, oracle, metric=metric, truth=gt, hub=[m["id"] for m in bench.models],
+              defaults=label_defaults(state, {r["method"] for r in results}), every=every,
+              resamples=resamples, seed=seed)
     title = ("accuracy after reuse" if metric == "accuracy"
              else f"{metric} of the model ranking vs ground truth {source}")
-    sections = [(f"leaderboard: {bench.name} ({title})", header, rows)]
+    header, rows = b.csv() if fmt == "csv" else b.display(sep="\n" if fmt == "rich" else " ")
+    sections = [(f"leaderboard: {bench.name} ({title})", header, rows, b.notes())]
+    if aggregate:
+        about = {"rank": "Rank per task (1 = best; ties share their mean rank) and the mean over tasks.",
+                 "winrate": "Win rate: the fraction of the tasks both have where the row beats the column "
+                            "(a tie counts ½)."}[aggregate]
+        sections.append((f"{aggregate}: {bench.name}", *(b.ranks() if aggregate == "rank" else b.win_rates()),
+                         [about]))
     if per_model and gt is not None:
         from mllbench.leaderboard import _cells
 
         sections.append((f"ground truth ({source}): every hub model on every task", ["model", *tasks_, "avg"],
-                         [[m["id"], *_cells(list(gt[i]), 4)] for i, m in enumerate(bench.models)]))
-    for title, head, body in sections:
-        print_table(title, head, body, fmt)
+                         [[m["id"], *_cells(list(gt[i]), 4)] for i, m in enumerate(bench.models)], []))
+    for title, head, body, notes in sections:
+        print_table(title, head, body, fmt, notes)
 
 
-def print_table(title: str, head: list[str], body: list[list[str]], fmt: str) -> None:
-    """A table with rich on screen, or as csv/markdown/latex text."""
+@cli.command()
+@benchmark_here
+@click.argument("a")
+@click.argument("b")
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="rich", show_default=True)
+@stats_options
+@click.pass_obj
+def compare(state: State, a: str, b: str, fmt: str, resamples: int, seed: int, every: bool):
+    """A − B per task and on average, paired on the same test images: 95% bootstrap interval and p.
+
+    A and B are leaderboard row labels, or method names with one configuration.
+    p is a two-sided paired sign-flip (permutation) test: each resample swaps A's
+    and B's outcome on every image with probability ½.
+    """
+    from mllbench.leaderboard import board, compare as compare_rows, find_row
+
+    results = stored_results(state)
+    tasks_ = [t["name"] for t in state.bench.targets]
+    rows_of = board(results, tasks_, defaults=label_defaults(state, {r["method"] for r in results}),
+                    every=every, resamples=resamples, seed=seed)
+    i, j = find_row(rows_of, a), find_row(rows_of, b)
+    names = (rows_of.labels[i], rows_of.labels[j])
+    rows = compare_rows(rows_of.results[i], rows_of.results[j], tasks_, names, resamples, seed)
+    if fmt == "csv":
+        head = ["task", "a", "b", "diff", "lo", "hi", "p", "resamples", "seed"]
+        body = [[r["task"], *(f"{r[k]:.4f}" for k in ("a", "b", "diff", "lo", "hi", "p")), str(resamples), str(seed)]
+                for r in rows]
+    else:
+        head = ["task", f"A: {names[0]}", f"B: {names[1]}", "A − B", "95% interval", "p"]
+        body = [[r["task"], f"{r['a']:.4f}", f"{r['b']:.4f}", f"{r['diff']:+.4f}",
+                 f"[{r['lo']:+.4f}, {r['hi']:+.4f}]", f"{r['p']:.4f}"] for r in rows]
+    print_table(f"compare on {state.bench.name}: A = {names[0]}, B = {names[1]}", head, body, fmt,
+                [f"Paired on the same test images: percentile bootstrap of A − B ({resamples} resamples of each "
+                 f"task's images, seed {seed}); p: two-sided paired sign-flip test ({resamples} flips)."])
+
+
+def print_table(title: str, head: list[str], body: list[list[str]], fmt: str, notes: list[str] = ()) -> None:
+    """A table with rich on screen, or as csv/markdown/latex text; ``notes`` below it (not in csv)."""
     from mllbench.leaderboard import render
 
     text = render(head, body, fmt)
     if text is None:
+        from rich.markup import escape
         from rich.table import Table
 
-        t = Table(title=title)
+        t = Table(title=escape(title), caption=escape("\n".join(notes)) or None, caption_justify="left")
         for col in head:
-            t.add_column(col, justify="left" if col in ("method", "model", "version") else "right")
+            left = col in ("method", "model", "version", "task")
+            t.add_column(escape(col), justify="left" if left else "right", no_wrap=left)
         for row in body:
-            t.add_row(*row)
+            t.add_row(*map(escape, row))
         console().print(t)
     else:
         click.echo(text)
+        if fmt != "csv" and notes:
+            click.echo("\n".join(notes) + "\n")
 
 
 def key_values(pairs: tuple[str, ...]) -> dict:
@@ -456,7 +511,9 @@ def key_values(pairs: tuple[str, ...]) -> dict:
 
 def number_list(kind: type):
     """A click callback parsing '0.5,0.6' into a tuple of ``kind``."""
-    def parse(ctx, param, value: str) -> tuple:
+    def parse(ctx, param, value: str | None) -> tuple | None:
+        if value is None:
+            return None
         try:
             return tuple(kind(v) for v in value.split(",") if v.strip())
         except ValueError as exc:
@@ -527,22 +584,31 @@ def experiment_alpha(state: State, alphas, task_spec, fmt, out, nodes_per_class,
 
 @experiment.command("k")
 @benchmark_here
-@click.option("--ks", default="1,2,3,4,5,6", show_default=True, callback=number_list(int), help="k values to compare.")
+@click.option("--ks", default=None, show_default="1,2,3,4,5,6 up to the hub size", callback=number_list(int),
+              help="k values to compare.")
 @ALPHA_OPTION
 @output_options
 @experiment_options
 @click.pass_obj
 def experiment_k(state: State, ks, alpha, task_spec, fmt, out, nodes_per_class, normalize_z, logit_scale, weighting):
-    """Table 4: accuracy and inference cost (models run, relative to k = 1) per k."""
-    from mllbench.experiments import k_sweep
+    """Table 4: accuracy and inference cost (models run, relative to k = 1) per k.
+
+    Accuracy is shown for both readings of Eq. 9 side by side, with 95 % bootstrap
+    intervals over test images: inverse-entropy (the authors' code, the default) and
+    entropy (the formula as printed); a --weighting of uniform is shown first, beside them.
+    """
+    from mllbench.experiments import KS, k_sweep, k_weightings
     from mllbench.plots import line_chart
 
     session, tasks_, params, reuse = mll_setup(state, task_spec, nodes_per_class, normalize_z, logit_scale, weighting)
+    ks = ks if ks is not None else tuple(k for k in KS if k <= len(session.bench.models))
     with state.progress():
         table, acc, cost = k_sweep(session, tasks_, params, reuse, alpha, ks)
+    names = k_weightings(reuse)
     write_report(state, out, fmt, {"k": table}, lambda d: line_chart(
-        d / "k.png", ks, acc, "models reused per class (k)", "average accuracy",
-        f"MLL on {session.bench.name}, alpha = {alpha}", right=("inference cost vs k = 1", cost)))
+        d / "k.png", ks, acc[0], "models reused per class (k)", f"average accuracy ({names[0]})",
+        f"MLL on {session.bench.name}, alpha = {alpha}", right=("inference cost vs k = 1", cost),
+        more=[(f"average accuracy ({w})", a) for w, a in zip(names[1:], acc[1:])]))
 
 
 @experiment.command("growth")
@@ -610,6 +676,12 @@ def experiment_subsets(state: State, task_spec, fmt, out):
     with state.progress():
         result = modelgpt_subsets(session, session.bench.resolve_tasks(task_spec), {}, published)
     write_report(state, out, fmt, {"modelgpt-subsets": result})
+
+
+# `select` and `predict` (a benchmark's task or the user's own, on the user's images) live in
+# mllbench/cli_user.py, on the Python API; importing it registers them on the group above
+import mllbench.cli_user  # noqa: E402,F401
+import mllbench.cli_tools  # noqa: E402,F401 - `results export|import`, `new-plugin`
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mllbench.mll import l2_normalize
-from mllbench.registry.store import Store
+from mllbench.registry.store import Store, canonical_compute
 from mllbench.types import ImageDataset, TaskInfo, VisionLanguageModel
 
 Progress = Callable[[int, int], None]
@@ -26,9 +26,10 @@ def task_hash(ds: ImageDataset) -> str:
 
 
 def class_embeddings(model: VisionLanguageModel, info: TaskInfo) -> np.ndarray:
-    """Prompt-ensemble class embeddings: mean of normalised prompts, renormalised."""
+    """Prompt-ensemble class embeddings: mean of normalised prompts, renormalised. Each prompt
+    is encoded alone (``canonical_compute``), so the result does not depend on --batch-size."""
     prompts = [t.format(c) for c in info.classnames for t in info.templates]
-    emb = model.encode_texts(prompts).reshape(len(info.classnames), len(info.templates), -1)
+    emb = canonical_compute(model.encode_texts, prompts).reshape(len(info.classnames), len(info.templates), -1)
     return l2_normalize(l2_normalize(emb).mean(axis=1))
 
 

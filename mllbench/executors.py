@@ -30,7 +30,7 @@ import numpy as np
 
 from mllbench.evaluate import batch_similarities, class_embeddings, predict, task_hash
 from mllbench.labeling import LabelWriter, label_is_current, label_model
-from mllbench.registry.store import Store
+from mllbench.registry.store import Store, canonical_compute
 from mllbench.types import MllbenchError
 
 if TYPE_CHECKING:
@@ -191,10 +191,10 @@ class ShardWorker:
         return ray.get_runtime_context().was_current_actor_reconstructed
 
 
-# the same calls as the local loop: one encode_texts over all captions (label_model), one
-# encode_images per batch (label_model), batch_similarities per batch (zero_shot)
+# the same calls as the local loop: the captions one at a time (label_model's canonical_compute),
+# one encode_images per batch (label_model), batch_similarities per batch (zero_shot)
 COMPUTE: dict[str, Callable[[ShardWorker, Any, Unit, Any], list[np.ndarray]]] = {
-    "captions": lambda worker, model, unit, _: [model.encode_texts(list(unit.batches[0][1]))],
+    "captions": lambda worker, model, unit, _: [canonical_compute(model.encode_texts, list(unit.batches[0][1]))],
     "images": lambda worker, model, unit, images: [model.encode_images(batch) for batch in images],
     "predict": lambda worker, model, unit, images: [batch_similarities(model, worker.class_text(model, unit), batch)
                                                     for batch in images],

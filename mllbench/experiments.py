@@ -9,15 +9,18 @@ score does not depend on the other models), and k only changes reuse.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
 from mllbench.evaluate import per_class_accuracy
 from mllbench.mll import reuse_metric
+from mllbench.params import check_params, check_value
 from mllbench.pipeline import Session, ground_truth
-from mllbench.reuse import top_k_models
+from mllbench.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, top_k_models
+from mllbench.stats import RESAMPLES, bootstrap, interval
+from mllbench.types import MllbenchError
 
 ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
 KS = (1, 2, 3, 4, 5, 6)
@@ -41,7 +44,19 @@ class ReuseOptions:
     """Eqs. 8-9 settings shared by every experiment."""
 
     logit_scale: float = 100.0
-    weighting: str = "entropy"
+    weighting: str = DEFAULT_WEIGHTING  # Eq. 9: 1/H, the authors' code (mllbench/reuse.py)
+
+
+def check_sweep(session: Session, params: dict, reuse: ReuseOptions, alpha: float | None = None,
+                alphas: Sequence[float] | None = None, ks: Sequence[int] | None = None) -> None:
+    """Every value an experiment will use is in range (``mllbench.params``), before any model runs."""
+    hub = len(session.bench.models)
+    check_params({**params, "logit_scale": reuse.logit_scale, "alpha": alpha}, hub)
+    for name, values in (("alpha", alphas), ("k", ks)):
+        if values is not None and len(values) == 0:
+            raise MllbenchError(f"--{name}s needs at least one value")
+        for v in values or ():
+            check_value(name, v, hub, label=f"--{name}s")
 
 
 def class_precision_by_task(session: Session, tasks: Sequence[str], params: dict) -> dict[str, np.ndarray]:
@@ -59,6 +74,7 @@ def reuse_accuracy(session: Session, tasks: Sequence[str], scores: dict[str, np.
 def alpha_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions,
                 alphas: Sequence[float] = ALPHAS) -> tuple[Table, np.ndarray]:
     """Table 3: accuracy per task and on average for each alpha, k = 1."""
+    check_sweep(session, params, reuse, alphas=alphas)
     p_y = class_precision_by_task(session, tasks, params)
     acc = np.array([[r["accuracy"] for r in reuse_accuracy(
         session, tasks, {t: reuse_metric(p, a) for t, p in p_y.items()}, 1, reuse)] for a in alphas])
@@ -71,23 +87,46 @@ def models_run(results: Sequence[dict]) -> int:
     return sum(len(r["models_used"]) for r in results)
 
 
+def k_weightings(reuse: ReuseOptions) -> tuple[str, ...]:
+    """The Eq. 9 weightings Table 4 shows side by side: the chosen one, then both readings of
+    Eq. 9 (inverse-entropy, the authors' code; entropy, as printed)."""
+    return tuple(dict.fromkeys([reuse.weighting, *(w for w in WEIGHTINGS if w != "uniform")]))
+
+
+def average_interval(results: Sequence[dict], resamples: int = RESAMPLES) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the average accuracy over tasks, resampling each
+    task's test images (``mllbench.stats``; seeded, so every run prints the same)."""
+    correct = [np.asarray(r["predictions"]) == np.asarray(r["labels"]) for r in results]
+    return interval(bootstrap(correct, resamples).mean(1))
+
+
 def k_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions, alpha: float,
             ks: Sequence[int] = KS) -> tuple[Table, np.ndarray, np.ndarray]:
-    """Table 4: average accuracy and inference cost relative to k = 1, per k.
+    """Table 4: average accuracy (with a 95 % bootstrap interval over test images) for each
+    Eq. 9 weighting of :func:`k_weightings` side by side, and inference cost relative to k = 1, per k.
 
+    Returns the table, the average accuracies (n_weightings, n_ks) and the costs (n_ks,).
     Cost is the number of distinct models reuse runs on each task's images,
     summed over tasks (each is one forward pass per image), relative to k = 1;
+    it does not depend on the weighting (the models are chosen before Eq. 9).
     ``benchmarks/perf/reuse_cost.py`` weighs the same sets by measured time.
     """
+    check_sweep(session, params, reuse, alpha, ks=ks)
     scores = {t: reuse_metric(p, alpha) for t, p in class_precision_by_task(session, tasks, params).items()}
-    runs = [reuse_accuracy(session, tasks, scores, k, reuse) for k in ks]
-    acc = np.array([np.mean([r["accuracy"] for r in res]) for res in runs])
-    cost = np.array([models_run(res) for res in runs], dtype=np.float64)
+    weightings = k_weightings(reuse)
+    runs = {w: [reuse_accuracy(session, tasks, scores, k, replace(reuse, weighting=w)) for k in ks]
+            for w in weightings}
+    acc = np.array([[np.mean([r["accuracy"] for r in res]) for res in runs[w]] for w in weightings])
+    first = runs[weightings[0]]
+    cost = np.array([models_run(res) for res in first], dtype=np.float64)
     cost /= cost[0]
-    rows = [[k, float(a), float(c), round(models_run(res) / len(tasks), 2)]
-            for k, a, c, res in zip(ks, acc, cost, runs)]
-    return (Table(f"Table 4: MLL accuracy and inference cost by k (alpha = {alpha})",
-                  ["k", "avg accuracy", "cost vs k=1", "models run per task"], rows), acc, cost)
+    rows = [[k, *[x for i, w in enumerate(weightings) for x in (float(acc[i, j]), *average_interval(runs[w][j]))],
+             float(cost[j]), round(models_run(first[j]) / len(tasks), 2)]
+            for j, k in enumerate(ks)]
+    header = ["k", *[c for w in weightings for c in (f"avg accuracy ({w})", f"95% lo ({w})", f"95% hi ({w})")],
+              "cost vs k=1", "models run per task"]
+    return (Table(f"Table 4: MLL accuracy by k and Eq. 9 weighting (95% bootstrap intervals over test images), "
+                  f"and inference cost (alpha = {alpha})", header, rows), acc, cost)
 
 
 def sub_hub_scores(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -105,6 +144,7 @@ def hub_growth(session: Session, tasks: Sequence[str], params: dict, reuse: Reus
     (orders, n_models) curves. Reuse with k = 1 depends only on the model
     chosen per class, so identical choices are evaluated once.
     """
+    check_sweep(session, params, reuse, alpha)
     scores = {t: reuse_metric(p, alpha) for t, p in class_precision_by_task(session, tasks, params).items()}
     n_models = len(session.bench.models)
     rng = np.random.default_rng(seed)
@@ -172,6 +212,7 @@ def modelgpt_subsets(session: Session, tasks: Sequence[str], params: dict,
 
     truth = ground_truth(session, tasks)
     inb = np.stack([session.select("inb", t, {}).mean(1) for t in tasks], 1)
+    session.prepare("modelgpt", tasks, params)  # each model loaded once for all tasks
     data = [training_data(session.context(t, params)) for t in tasks]
     scored: dict[tuple[str, ...], tuple[float, float, float]] = {}
     for n in range(1, len(FEATURES) + 1):

@@ -70,6 +70,14 @@ def register_selectors(register: Callable) -> None:
     mean over classes is the selector's model ranking for the task (LOVM's
     R5, tau, regret); a selector whose scores predict accuracy says so with an
     attribute ``selector.scores_are_accuracy = lambda params: True`` (LOVM's L1).
+    A selector may declare its parameters' defaults, ``selector.defaults =
+    {"name": value}``: leaderboard labels leave out parameters equal to them.
+    A selector that runs hub models (text encoders, sample-dataset ground
+    truth) may declare ``selector.prepare = lambda contexts: ...``: ``run``
+    calls it once with every task's context before selecting task by task,
+    so it can do each model's work for all tasks while that model is loaded
+    (the harness holds one model at a time); ``ctx.memo`` keeps what does not
+    depend on the target task across tasks.
     """
 
 

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -29,12 +30,13 @@ from mllbench.evaluate import cached_predictions, per_class_accuracy
 from mllbench.executors import Executor, LocalExecutor
 from mllbench.graph import SemanticGraph, build_graph
 from mllbench.labeling import GraphLabels
+from mllbench.params import check_params
 from mllbench.ranking import top
 from mllbench.registry.store import Store, atomic_file, load_graph, save_graph
-from mllbench.reuse import ensemble_scores, top_k_models
+from mllbench.reuse import DEFAULT_WEIGHTING, reuse_ensemble
 from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
 
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2  # 2: per-task "predictions" and "labels" per test image (leaderboard intervals)
 Reporter = Callable[[str, int], Callable[..., None]]  # (description, total) -> update(done, total, info=...)
 
 
@@ -58,6 +60,9 @@ class Session:
     _graph: SemanticGraph | None = None
     _services: dict[str, Any] = field(default_factory=dict)
     _captions: dict[tuple, list] = field(default_factory=dict)
+    _sample_accuracy: dict[tuple[str, str], float] = field(default_factory=dict)
+    _predictions: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict)  # SelectionContext.memo: selectors' work shared across tasks
 
     # --- services ----------------------------------------------------------
     def model(self, model_id: str) -> VisionLanguageModel:
@@ -98,29 +103,52 @@ class Session:
         return self._services[key]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Caption embeddings through the on-disk cache (no model needed on a hit)."""
+        """Caption embeddings through the on-disk cache (no model needed on a hit), each
+        computed alone (``registry.store.canonical_compute``) unless the embedder is
+        ``batch_invariant``."""
         cache = self._keyed(f"embeddings:{self.embedder}", lambda: self.store.embedding_cache(self.embedder))
-        return cache.get(list(texts), lambda missing: self._service("embedder", self.embedder)(missing))
+        return cache.get(list(texts), _TextEncoder(lambda: self._service("embedder", self.embedder)),
+                         self._progress(f"embed texts ({self.embedder})"))
 
     def captions(self, task: TaskInfo, classname: str) -> list:
-        """A class's captions. A captioner with ``caption_many(requests)`` gets all the task's
-        uncaptioned classes at once, so that e.g. ``--offline`` names every missing one."""
+        """A class's captions, from the registry's caption cache when it has them.
+
+        Missing ones are asked for a whole task at a time: a captioner with
+        ``caption_many(requests)`` gets all the task's uncaptioned classes at
+        once, so that e.g. ``--offline`` names every missing one.
+        """
         key = (classname, task.domain, task.task_type)
         if key not in self._captions:
-            captioner = self._service("captioner", self.captioner)
-            many = getattr(captioner, "caption_many", None)
-            if many is None:
-                self._captions[key] = list(captioner(*key))
-            else:
-                wanted = dict.fromkeys([key, *((c, task.domain, task.task_type) for c in task.classnames)])
-                todo = [k for k in wanted if k not in self._captions]
-                self._captions.update(zip(todo, map(list, many(todo))))
+            name = self.captioner.partition(":")[0]
+            plugin = self.bench.host.origins.get(("captioner", name), "?")
+            version = next((p.version for p in self.bench.host.plugins if p.name == plugin), "?")
+            cache = self._keyed(f"captions:{self.captioner}", lambda: self.store.caption_cache(self.captioner, version))
+            wanted = list(dict.fromkeys([key, *((c, task.domain, task.task_type) for c in task.classnames)]))
+            self._captions.update(zip(wanted, cache.get(wanted, self._caption_missing)))
         return self._captions[key]
 
+    def _caption_missing(self, requests: list[tuple[str, str, str]]) -> list[list[str]]:
+        captioner = self._service("captioner", self.captioner)
+        many = getattr(captioner, "caption_many", None)
+        return [list(c) for c in many(requests)] if many else [list(captioner(*r)) for r in requests]
+
     def encode_text(self, model_id: str, texts: Sequence[str]) -> np.ndarray:
-        """A hub model's text embeddings, cached per model in the registry."""
+        """A hub model's text embeddings, cached per model in the registry; each missing text
+        is encoded alone (``registry.store.canonical_compute``), so its vector does not depend
+        on the cache's history or on ``--batch-size``. The model stays loaded afterwards."""
         cache = self._keyed(f"text:{model_id}", lambda: self.store.text_cache(model_id))
-        return cache.get(list(texts), lambda t: self.model(model_id).encode_texts(t))
+        return cache.get(list(texts), _TextEncoder(lambda: self.model(model_id).encode_texts),
+                         self._progress(f"encode texts with {model_id}"))
+
+    def _progress(self, description: str) -> Callable[[int, int], None]:
+        """An ``update(done, total)`` whose progress line appears only once there is work."""
+        line: list[Callable[..., None]] = []
+
+        def update(done: int, total: int) -> None:
+            if not line:
+                line.append(self.report(description, total))
+            line[0](done, total)
+        return update
 
     # --- graph and labels --------------------------------------------------
     def graph(self) -> SemanticGraph:
@@ -153,10 +181,16 @@ class Session:
 
     def stored_predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Cached predictions of the task's current version; for a task whose data is not on this
-        machine (a copied registry), whatever the registry holds, unchecked."""
-        if self.bench.on_disk(task):
-            return cached_predictions(self.store, self.bench.dataset(task), model_id)
-        return self.store.load_predictions(task, model_id, None)
+        machine (a copied registry), whatever the registry holds, unchecked. Each file is read
+        once per session (``ensure`` checks them all, then reuse reads them again)."""
+        key = (task, model_id)
+        if key not in self._predictions:
+            found = (cached_predictions(self.store, self.bench.dataset(task), model_id) if self.bench.on_disk(task)
+                     else self.store.load_predictions(task, model_id, None))
+            if found is None:
+                return None
+            self._predictions[key] = found
+        return self._predictions[key]
 
     def predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         cached = self.stored_predictions(task, model_id)
@@ -186,6 +220,19 @@ class Session:
         rng = np.random.default_rng(int(hashlib.sha256(task.encode()).hexdigest()[:8], 16))
         return np.sort(rng.choice(n, self.max_sample_classes, replace=False))
 
+    def sample_accuracy(self, model_id: str, task: str) -> float:
+        """A model's accuracy on a sample dataset's class subset (ModelGPT's regression target).
+
+        Once per session. A missing prediction brings the model's predictions on every
+        sample dataset at once: one model load, not one per dataset.
+        """
+        key = (model_id, task)
+        if key not in self._sample_accuracy:
+            if self.stored_predictions(task, model_id) is None:
+                self.ensure([model_id], [s["name"] for s in self.bench.samples], labels=False)
+            self._sample_accuracy[key] = self.accuracy(model_id, task, self.sample_classes(task))
+        return self._sample_accuracy[key]
+
     def sample_task(self, task: str) -> TaskInfo:
         info = self.bench.task_info(task)
         return replace(info, classnames=tuple(info.classnames[i] for i in self.sample_classes(task)))
@@ -195,22 +242,33 @@ class Session:
         """One label reader per session: each label file opens once, not once per task."""
         return self._keyed("labels", lambda: GraphLabels(self.store, self.graph(), self.embed))
 
-    def context(self, task: str, params: dict) -> SelectionContext:
+    def context(self, task: str | TaskInfo, params: dict) -> SelectionContext:
+        """A selector's view of a benchmark task (by name) or of a user's task (a TaskInfo in
+        no benchmark definition: ``mllbench select --classes``, ``mllbench.api``)."""
+        info = task if isinstance(task, TaskInfo) else self.bench.task_info(task)
         table = self.bench.table
         if table is None:
             labels, precomputed = self.labels(), None
             samples = tuple(self.sample_task(s["name"]) for s in self.bench.samples)
-            sample_accuracy = lambda m, t: self.accuracy(m, t, self.sample_classes(t))  # noqa: E731
+            sample_accuracy = self.sample_accuracy
         else:  # a table benchmark: no graph; the other tasks are the sample datasets
             labels, precomputed = NoLabels(), table.task_features
-            samples = tuple(self.bench.task_info(t) for t in table.tasks if t != task)
+            samples = tuple(self.bench.task_info(t) for t in table.tasks if t != info.name)
             sample_accuracy = lambda m, t: float(table.accuracy[table.models.index(m), table.column(t)])  # noqa: E731
         return SelectionContext(
-            task=self.bench.task_info(task), models=self.bench.model_infos, labels=labels,
+            task=info, models=self.bench.model_infos, labels=labels,
             captions=self.captions, embed=self.embed, encode_text=self.encode_text, sample_tasks=samples,
-            sample_accuracy=sample_accuracy, params=params, precomputed=precomputed)
+            sample_accuracy=sample_accuracy, params=params, precomputed=precomputed, memo=self._memo)
 
-    def select(self, method: str, task: str, params: dict) -> np.ndarray:
+    def prepare(self, method: str, tasks: Sequence[str | TaskInfo], params: dict) -> None:
+        """Let a selector that declares ``prepare(contexts)`` batch its model work over all
+        ``tasks`` before they are selected one by one (ModelGPT: each model loaded once)."""
+        prepare = getattr(self.bench.host.get("selector", method), "prepare", None)
+        if prepare is not None and tasks:
+            prepare([self.context(t, params) for t in tasks])
+            self.release_model()
+
+    def select(self, method: str, task: str | TaskInfo, params: dict) -> np.ndarray:
         selector = self.bench.host.get("selector", method)
         ctx = self.context(task, params)
         scores = np.asarray(selector(ctx), dtype=np.float64)
@@ -229,18 +287,43 @@ class Session:
     def reuse(self, task: str, scores: np.ndarray, k: int, logit_scale: float,
               weighting: str) -> dict:
         """Eqs. 8-10 on cached predictions; accuracy and what was reused."""
-        chosen = top_k_models(scores, k)
-        used = np.unique(chosen)
+        check_params({"k": k, "logit_scale": logit_scale}, len(self.bench.models))
         ids = [m["id"] for m in self.bench.models]
-        sims = {m: self.predictions(task, ids[m]) for m in used}
-        labels = sims[used[0]][1]
-        stacked = np.stack([sims[m][0] for m in used])
-        pred = np.argmax(ensemble_scores(stacked, np.searchsorted(used, chosen), logit_scale, weighting), 1)
+        truth: list[np.ndarray] = []
+
+        def sims_of(m: int) -> np.ndarray:
+            sims, labels_ = self.predictions(task, ids[m])
+            truth.append(labels_)
+            return sims
+        probs, used, chosen = reuse_ensemble(sims_of, scores, k, logit_scale, weighting)
+        pred, labels = np.argmax(probs, 1), truth[0]
         info = self.bench.task_info(task)
         return {"accuracy": float(np.mean(pred == labels)), "n_images": int(len(labels)),
+                "predictions": pred.tolist(), "labels": np.asarray(labels).tolist(),  # per test image
                 "per_class": per_class_accuracy(pred, labels, len(info.classnames)),
                 "models_used": [ids[m] for m in used],
                 "selected": {c: [ids[m] for m in chosen[:, j]] for j, c in enumerate(info.classnames)}}
+
+
+class _TextEncoder:
+    """The text cache's compute: ``make()``'s encoder, made (a model or embedder loaded) only
+    when a text is missing; the cache hands it one text per call, in one torch thread
+    (``registry.store.canonical_compute``)."""
+
+    def __init__(self, make: Callable[[], Callable]):
+        self._make, self._encode = make, None
+
+    def _encoder(self) -> Callable:
+        if self._encode is None:
+            self._encode = self._make()
+        return self._encode
+
+    @property
+    def batch_invariant(self) -> bool:
+        return bool(getattr(self._encoder(), "batch_invariant", False))
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder()(texts)
 
 
 class NoLabels:
@@ -262,8 +345,21 @@ def scores_are_accuracy(selector: Callable, params: dict) -> bool:
     return bool(declared(params)) if declared else False
 
 
+def check_selector_params(selector: Callable, params: dict) -> None:
+    """A selector's own parameter checks, if it declares them as an attribute ``check_params(params)``."""
+    declared = getattr(selector, "check_params", None)
+    if declared:
+        declared(params)
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def benchmark_hash(bench: Benchmark) -> str:
+    """The definition's hash a result records, so results of another definition never mix
+    (``mllbench results import`` checks it too)."""
+    return _hash(bench.path.read_text())
 
 
 def environment() -> dict:
@@ -276,15 +372,18 @@ def environment() -> dict:
 
 
 def run_method(session: Session, method: str, tasks: Sequence[str], params: dict, k: int,
-               logit_scale: float = 100.0, weighting: str = "entropy") -> tuple[dict, Path]:
+               logit_scale: float = 100.0, weighting: str = DEFAULT_WEIGHTING) -> tuple[dict, Path]:
     """Select + reuse + evaluate on ``tasks``; write one versioned result JSON."""
     bench = session.bench
     ids = [m["id"] for m in bench.models]
+    check_params({"k": k, "logit_scale": logit_scale}, len(ids))  # before any model runs
+    check_selector_params(bench.host.get("selector", method), params)
     if bench.table is None:
         session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
     elif k != 1:
         raise MllbenchError(f"benchmark {bench.name!r} is a table with no images to ensemble on; use --k 1")
     started, per_task = time.perf_counter(), {}
+    session.prepare(method, tasks, params)
     for task in tasks:
         t0 = time.perf_counter()
         scores = session.select(method, task, params)
@@ -300,7 +399,7 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
                 "captioner": session.captioner, "embedder": session.embedder}
     result = {
         "schema": RESULT_SCHEMA, "mllbench_version": __version__,
-        "benchmark": bench.name, "benchmark_hash": _hash(bench.path.read_text()),
+        "benchmark": bench.name, "benchmark_hash": benchmark_hash(bench),
         "graph_hash": session.graph().hash if bench.table is None else None,
         "method": method, "plugin": plugin,
         "plugin_distribution": record.distribution if record else "?",
@@ -317,9 +416,15 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write (``registry.store.atomic_file``)."""
+    """Atomic JSON write (``registry.store.atomic_file``), indented, but each array of numbers on
+    one line: a result's per-image predictions would otherwise take a line per image."""
+    text = _NUMBER_ARRAY.sub(lambda m: "".join(m.group(0).split()), json.dumps(data, indent=1, sort_keys=False))
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
+        tmp.write_text(text)
+
+
+# an indented array of numbers; a literal newline never occurs inside a JSON string, so this matches no string
+_NUMBER_ARRAY = re.compile(r"\[\n[-+.\deE,\s]*\]")
 
 
 def ground_truth(session: Session, tasks: Sequence[str]) -> np.ndarray:

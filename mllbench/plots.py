@@ -34,15 +34,21 @@ def _save(fig, path: Path) -> Path:
 
 def line_chart(path: Path, x: Sequence[float], y: np.ndarray, xlabel: str, ylabel: str, title: str,
                band: tuple[np.ndarray, np.ndarray] | None = None,
-               right: tuple[str, np.ndarray] | None = None) -> Path:
-    """One curve, an optional shaded band around it and an optional right-axis curve."""
+               right: tuple[str, np.ndarray] | None = None,
+               more: Sequence[tuple[str, np.ndarray]] = ()) -> Path:
+    """One curve, an optional shaded band around it, an optional right-axis curve, and ``more``
+    (label, values) curves on the left axis (then with a legend)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(x, y, marker="o", color="C0", label=ylabel)
     if band is not None:
         ax.fill_between(x, band[0], band[1], color="C0", alpha=0.2)
+    for i, (label, values) in enumerate(more, start=2):
+        ax.plot(x, values, marker="^", color=f"C{i}", label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
+    if more:
+        ax.legend(fontsize=8)
     if right is not None:
         twin = ax.twinx()
         twin.plot(x, right[1], marker="s", color="C1", label=right[0])

@@ -55,6 +55,7 @@ def regret(predicted: np.ndarray, true: np.ndarray) -> float:
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "r5": r5, "tau": kendall_tau, "l1": l1, "regret": regret}
+LOWER_IS_BETTER = frozenset({"l1", "regret"})  # errors; accuracy, r5 and tau are higher-better
 
 
 def per_task(metric: str, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:

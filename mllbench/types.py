@@ -91,6 +91,9 @@ class SelectionContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     # table benchmarks only: a task's shipped features, name -> (n_models,) (e.g. LOVM's for ModelGPT)
     precomputed: Callable[[str], Mapping[str, np.ndarray]] | None = None
+    # one dict per session, shared by every task's context: a selector may keep work that does not
+    # depend on the target task there (ModelGPT: sample-dataset features); key it by the selector's name
+    memo: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ def hashing_embed(texts: Sequence[str], dim: int = 2048) -> np.ndarray:
     return l2_normalize(out)
 
 
+hashing_embed.batch_invariant = True  # each row is computed alone: the cache may pass all texts at once
+
+
 @hookimpl
 def register_embedders(register):
     register("minilm", lambda options: MiniLMEmbedder(**options))

@@ -228,6 +228,10 @@ class GPTCaptioner:
 class OpenAIEmbedder:
     """Caption embeddings from an OpenAI embedding model, ``batch_size`` texts per request."""
 
+    # the registry's cache sends all missing texts at once (registry.store.canonical_compute):
+    # one request per text would multiply API calls, and a request is taken not to mix its texts
+    batch_invariant = True
+
     def __init__(self, model: str = EMBEDDING_MODEL, batch_size: int = 256, **client_options: Any):
         self.model, self.batch_size = model, max(1, int(batch_size))
         self.api = OpenAIClient(**client_options)

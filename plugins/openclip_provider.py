@@ -75,6 +75,7 @@ class OpenClipModel:
         self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
         self.device, self.precision, self.batch_size = device, precision, batch_size
         self.input_dtype = get_input_dtype(precision)  # half weights need half images
+        self.pad_id = maskable_pad_id(model, tokenizer)
 
     def _run(self, fn, batch):
         import torch
@@ -94,9 +95,94 @@ class OpenClipModel:
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        chunks = [self._run(self.model.encode_text, self.tokenizer(list(texts[i:i + self.batch_size])))
+        if len(texts) == 1 and self.pad_id is not None:
+            return self._run(self._lone_text, self.tokens(texts))
+        chunks = [self._run(self.model.encode_text, self.tokens(texts[i:i + self.batch_size]))
                   for i in range(0, len(texts), self.batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+    def _lone_text(self, tokens):
+        """A Hugging Face tower's forward (``HFTextEncoder.forward``, the same ops) on one text,
+        its pooled output remembered per tower: hub models that share a frozen tower (the
+        embedded hub's nine all freeze all-MiniLM-L6-v2, as LiT-style training does) run it
+        once per text, not once per model. Exact: a lone text's pooled output is a function of
+        the tower's weights, the tokens and the precision alone."""
+        tower = self.model.text
+        key = (self.tower_key(), tokens.cpu().numpy().tobytes())
+        pooled = _POOLED.get(key)
+        if pooled is None:
+            mask = (tokens != tower.config.pad_token_id).long()
+            pooled = tower.pooler(tower.transformer(input_ids=tokens, attention_mask=mask), mask)
+            _POOLED.remember(key, pooled)
+        return tower.proj(pooled.to(tokens.device))
+
+    def tower_key(self) -> tuple:
+        """What a lone text's pooled output depends on besides its tokens: a hash of the tower's
+        weights and pooler, the device and the precision (computed once per loaded model)."""
+        if getattr(self, "_tower_key", None) is None:
+            import hashlib
+
+            tower = self.model.text
+            digest = hashlib.blake2b(type(tower.pooler).__name__.encode(), digest_size=16)
+            for name, tensor in tower.transformer.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch_uint8()).numpy().tobytes())
+            self._tower_key = (digest.hexdigest(), self.device, self.precision)
+        return self._tower_key
+
+
+    def tokens(self, texts: Sequence[str]):
+        """Token ids; for a tower that masks its padding, without the trailing columns no text
+        uses: the same result with fewer FLOPs (a lone caption or prompt is mostly padding:
+        ModelGPT's texts average ~14 of the embedded hub's 32 positions)."""
+        tokens = self.tokenizer(list(texts))
+        if self.pad_id is not None and tokens.shape[1]:
+            used = (tokens != self.pad_id).any(0).nonzero()
+            if len(used):
+                tokens = tokens[:, :int(used.max()) + 1]
+        return tokens
+
+
+def torch_uint8():
+    import torch
+
+    return torch.uint8
+
+
+class _PooledMemo:
+    """Pooled text-tower outputs of lone texts, for one tower at a time (a model with another
+    tower starts afresh), so memory stays that of one tower's texts."""
+
+    def __init__(self):
+        self.tower: Any = None
+        self.rows: dict[bytes, Any] = {}
+
+    def get(self, key: tuple) -> Any:
+        return self.rows.get(key[1]) if key[0] == self.tower else None
+
+    def remember(self, key: tuple, pooled: Any) -> None:
+        if key[0] != self.tower:
+            self.tower, self.rows = key[0], {}
+        self.rows[key[1]] = pooled.detach().cpu()
+
+
+_POOLED = _PooledMemo()
+
+
+def maskable_pad_id(model: Any, tokenizer: Any) -> int | None:
+    """The padding id of a Hugging Face text tower, which masks it (attention mask = ids != pad;
+    open_clip's poolers are mask-aware or read position 0), so trailing padding can be dropped
+    without changing the result beyond float rounding. None for open_clip's own text transformer:
+    depending on its config it pools the last position or attends to padding."""
+    try:
+        from open_clip.hf_model import HFTextEncoder
+    except ImportError:
+        return None
+    text = getattr(model, "text", None)
+    pad = getattr(getattr(text, "config", None), "pad_token_id", None)
+    if not isinstance(text, HFTextEncoder) or pad is None:
+        return None
+    return pad if getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", pad) == pad else None
 
 
 PRECISIONS = ("fp32", "amp", "fp16")

@@ -10,6 +10,7 @@ import numpy as np
 
 from mllbench.hookspecs import hookimpl
 from mllbench.mll import class_precision, l2_normalize, node_precision, reuse_metric, transfer_matrix
+from mllbench.params import check_params
 from mllbench.types import SelectionContext
 
 
@@ -23,6 +24,7 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
 
 def mll_select(ctx: SelectionContext) -> np.ndarray:
     params = ctx.params
+    check_params(params)
     selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
                                   int(params.get("nodes_per_class", 5)), eligible=ctx.labels.n_images > 0,
                                   normalize_z=bool(params.get("normalize_z", False)))
@@ -31,6 +33,9 @@ def mll_select(ctx: SelectionContext) -> np.ndarray:
         sim, image_node = ctx.labels.similarities(model.id, selected)
         p_v.append(node_precision(sim, image_node, len(selected)))
     return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
+
+
+mll_select.check_params = check_params  # run_method checks alpha, nodes_per_class before labeling
 
 
 @hookimpl

@@ -43,10 +43,11 @@ def synonyms(classname: str, max_words: int = 4) -> list[str]:
     """
     from mllbench.wordnet import wordnet
 
-    senses = wordnet().synsets(classname.replace(" ", "_"), pos="n")
+    wn = wordnet()
+    senses = wn.senses(classname)
     words = [classname]
     if senses:
-        words += [lemma for s in [senses[0], *senses[0].hypernyms()] for lemma in s.lemma_names()]
+        words += [lemma for s in [senses[0], *wn.hypernyms(senses[0], instances=False)] for lemma in wn.lemmas(s)]
     unique = list(dict.fromkeys(w.replace("_", " ") for w in words))[:max_words]
     return [f"a photo of a {w}." for w in unique]
 
@@ -93,7 +94,8 @@ def task_texts(ctx: SelectionContext, task: TaskInfo) -> tuple[list[str], list[i
 
 
 def features(ctx: SelectionContext, tasks: list[TaskInfo], seed: int) -> np.ndarray:
-    """(n_tasks, n_models, 7) features; each model encodes all tasks' texts in one call."""
+    """(n_tasks, n_models, 7) features; each model encodes all tasks' texts in one call
+    (after ``modelgpt_prepare``, a cache hit)."""
     if ctx.precomputed is not None:
         return np.stack([np.stack([ctx.precomputed(t.name)[f] for f in FEATURES], 1) for t in tasks])
     prepared = [task_texts(ctx, t) for t in tasks]
@@ -129,11 +131,49 @@ def feature_columns(spec: str | None) -> list[int]:
     return sorted({FEATURES.index(n) for n in names})
 
 
+def modelgpt_prepare(contexts: list[SelectionContext]) -> None:
+    """All tasks' model work in one pass over the hub, each model loaded once (``run_method``
+    calls it before selecting task by task): the model encodes the texts of the sample
+    datasets and of every target task in one cached call (each text alone, see
+    ``registry.store.canonical_compute``), then, still loaded, gives its sample-dataset
+    predictions. Afterwards every task's selection runs no model."""
+    contexts = [c for c in contexts if c.precomputed is None]
+    if not contexts:
+        return
+    ctx = contexts[0]
+    prepared = ctx.memo.setdefault(("modelgpt", "prepared"), set())
+    if all(c.task.name in prepared for c in contexts):
+        return
+    tasks = [*ctx.sample_tasks, *(c.task for c in contexts)]
+    texts = list(dict.fromkeys(x for t in tasks for x in task_texts(ctx, t)[0]))
+    for model in ctx.models:
+        ctx.encode_text(model.id, texts)
+        for sample in ctx.sample_tasks:
+            ctx.sample_accuracy(model.id, sample.name)
+    prepared.update(c.task.name for c in contexts)
+
+
+def sample_data(ctx: SelectionContext, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample datasets' features (n_samples, n_models, 7) and accuracies (n_samples, n_models).
+
+    They do not depend on the target task: computed once per session (``ctx.memo``).
+    """
+    key = ("modelgpt", "samples", seed, tuple(s.name for s in ctx.sample_tasks))
+    if ctx.precomputed is None and key in ctx.memo:
+        return ctx.memo[key]
+    modelgpt_prepare([ctx])  # a lone task (``mllbench select``): still each model loaded once
+    x = features(ctx, list(ctx.sample_tasks), seed)
+    acc = np.array([[ctx.sample_accuracy(m.id, s.name) for m in ctx.models] for s in ctx.sample_tasks])
+    if ctx.precomputed is None:  # a table benchmark's samples are the other tasks: nothing to keep
+        ctx.memo[key] = (x, acc)
+    return x, acc
+
+
 def training_data(ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
     """Features (n_samples + 1, n_models, 7), the target task last, and the samples' accuracies (n_samples, n_models)."""
-    x = features(ctx, [*ctx.sample_tasks, ctx.task], int(ctx.params.get("seed", 0)))
-    acc = np.array([[ctx.sample_accuracy(m.id, s.name) for m in ctx.models] for s in ctx.sample_tasks])
-    return x, acc
+    seed = int(ctx.params.get("seed", 0))
+    x, acc = sample_data(ctx, seed)
+    return np.concatenate([x, features(ctx, [ctx.task], seed)]), acc
 
 
 def fit_predict(x: np.ndarray, acc: np.ndarray, columns: list[int], centred: bool) -> np.ndarray:
@@ -151,6 +191,7 @@ def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
 
 
 modelgpt_select.scores_are_accuracy = lambda params: params.get("target") == "raw"
+modelgpt_select.prepare = modelgpt_prepare
 
 
 @hookimpl

@@ -9,6 +9,7 @@ Layout under one root directory (one HDF5 file per model and per
     predictions/<task>/<model>.h5   zero-shot cosine similarities on a task
     text/<model>.h5             the model's text embeddings, keyed by text hash
     embeddings/<embedder>.h5    caption embeddings, keyed by text hash
+    captions/<captioner>.json   class captions, keyed by (class, domain, task type)
     results/<benchmark>/<method>/<run>.json
 
 Every complete file is written to a temporary name and moved into place with
@@ -21,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
+import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -87,13 +90,95 @@ def open_checked(path: Path, what: str) -> h5py.File:
     return f
 
 
+# How the vectors of a text cache were computed (its ``batching`` attribute). A cache made before
+# canonical batching holds vectors whose last bits depend on what else was missing at the time.
+CANONICAL_BATCHING = "one-text-per-call"
+
+
+def canonical_compute(compute: Callable[[list[str]], Any], texts: Sequence[str],
+                      progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """``compute`` on ``texts`` in the canonical batch: each text alone, shortest first, in one
+    torch thread (:class:`OneTorchThread`).
+
+    A text's vector must be a function of the text alone, so that a result does not
+    depend on the cache's history (which texts happened to be missing together) nor on
+    ``--batch-size``: on CPU and GPU alike the last bits of a row depend on the batch it
+    was computed in (matmul blocking chosen by batch shape, padding to the batch's longest
+    text), and ModelGPT's 27-row regression turned such bits into a 0.264 vs 0.251
+    average. The only batch whose composition is a function of the text alone is the
+    text itself. Fixed chunks of a sorted "full set" (a task's texts, the graph's
+    captions) were rejected: a text shared by two sets, or a set that grows (a new task,
+    a grown graph), would get the vector of whichever set asked first. The cost of
+    batch 1 is measured in ``benchmarks/perf/modelgpt.py`` (CPU: texts are short and
+    padded to the tower's context length either way). ``compute`` declaring
+    ``batch_invariant = True`` (a hashing embedder; a remote API, whose requests are
+    taken not to mix texts) gets all of them in one call instead.
+    """
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
+    ordered = [texts[i] for i in order]
+    if not ordered:
+        return np.zeros((0, 0), np.float32)
+    if getattr(compute, "batch_invariant", False):
+        rows = np.asarray(compute(ordered), dtype=np.float32).reshape(len(ordered), -1)
+    else:
+        with OneTorchThread() as threads:
+            rows, i = [], 0
+            while i < len(ordered):
+                row = np.asarray(compute([ordered[i]]), dtype=np.float32).reshape(1, -1)
+                if threads.started():  # torch came with the model this call loaded: redo it in one thread
+                    continue
+                rows.append(row)
+                i += 1
+                if progress and (i % 32 == 0 or i == len(ordered)):
+                    progress(i, len(ordered))
+        rows = np.concatenate(rows)
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out  # in the order of ``texts``
+
+
+class OneTorchThread:
+    """torch's intra-op threads set to one while text is computed canonically, then restored.
+
+    A CPU matmul's last bits also depend on the thread count, so one thread makes a text's
+    vector the same on machines with other core counts; and a batch of one text otherwise
+    spends its time synchronising threads (measured on 2 loaded cores: 74 ms per text with
+    one thread, 653 ms with two). torch is never imported here: ``started()`` says, once,
+    that a compute call has just imported it (a model loaded lazily), and switches then.
+    """
+
+    def __init__(self):
+        self._saved: int | None = None
+
+    def __enter__(self) -> "OneTorchThread":
+        self.started()
+        return self
+
+    def started(self) -> bool:
+        torch = sys.modules.get("torch")
+        if torch is None or self._saved is not None:
+            return False
+        self._saved = torch.get_num_threads()
+        torch.set_num_threads(1)
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            sys.modules["torch"].set_num_threads(self._saved)
+
+
 class KeyedArrays:
-    """A text -> vector cache in one HDF5 file (model text encoders, embedders)."""
+    """A text -> vector cache in one HDF5 file (model text encoders, embedders).
+
+    Missing vectors are computed by :func:`canonical_compute` (one text per call), so a
+    cached vector is the same whatever was cached before and whatever ``--batch-size``.
+    """
 
     def __init__(self, path: Path, meta: dict[str, str]):
         self.path, self.meta = path, meta
         self._keys: dict[bytes, int] = {}
         self._data: np.ndarray | None = None
+        self._batching = CANONICAL_BATCHING
         if path.exists():
             with open_checked(path, "text cache") as f:
                 for name, value in meta.items():
@@ -101,14 +186,23 @@ class KeyedArrays:
                         raise MllbenchError(f"text cache {path} was made with {name}="
                                             f"{f.attrs.get(name)!r}, not {value!r}; delete it")
                 keys, self._data = f["key"][:], f["value"][:]
+                self._batching = f.attrs.get("batching", "")
             self._keys = {k: i for i, k in enumerate(keys)}
 
-    def get(self, texts: Sequence[str], compute) -> np.ndarray:
-        """Vectors for ``texts``, computing (and storing) only the missing ones."""
+    def get(self, texts: Sequence[str], compute, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Vectors for ``texts``, computing (and storing) only the missing ones, canonically.
+
+        A cache from before canonical batching is recomputed (once) unless ``compute`` is
+        ``batch_invariant``, for which batching never mattered (no API call is repeated).
+        """
+        if self._batching != CANONICAL_BATCHING and not getattr(compute, "batch_invariant", False):
+            self._keys, self._data = {}, None
+        self._batching = CANONICAL_BATCHING
         keys = [text_key(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._keys}.items())
+        todo = {k: t for k, t in zip(keys, texts) if k not in self._keys}
+        missing = sorted(todo.items(), key=lambda kt: (len(kt[1]), kt[1]))  # canonical_compute's order
         if missing:
-            new = np.asarray(compute([t for _, t in missing]), dtype=np.float32)
+            new = canonical_compute(compute, [t for _, t in missing], progress)
             start = 0 if self._data is None else len(self._data)
             self._data = new if self._data is None else np.concatenate([self._data, new])
             for i, (k, _) in enumerate(missing):
@@ -119,9 +213,40 @@ class KeyedArrays:
     def _save(self) -> None:
         keys = sorted(self._keys, key=self._keys.get)
         with Store.locked(self.path.parent), atomic_h5(self.path) as f:
-            f.attrs.update(self.meta)
+            f.attrs.update({**self.meta, "batching": CANONICAL_BATCHING})
             f["key"] = np.array(keys, dtype="S40")
             f["value"] = self._data
+
+
+class KeyedCaptions:
+    """(class name, domain, task type) -> captions, in one JSON file per captioner and version.
+
+    A cached run then needs no captioner at all: the template captioner's
+    WordNet glosses, GPT's replies and the authors' files are all read back.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._data: dict[str, list[str]] = {}
+        if path.exists():
+            try:
+                self._data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise MllbenchError(f"cannot read caption cache {path} ({exc}); delete it and rerun") from exc
+
+    @staticmethod
+    def _key(request: tuple[str, str, str]) -> str:
+        return json.dumps(list(request), ensure_ascii=False)
+
+    def get(self, requests: Sequence[tuple[str, str, str]], compute) -> list[list[str]]:
+        """Captions for ``requests``, calling ``compute(missing_requests)`` only for the missing ones."""
+        missing = [r for r in dict.fromkeys(requests) if self._key(r) not in self._data]
+        if missing:
+            for request, captions in zip(missing, compute(missing)):
+                self._data[self._key(request)] = [str(c) for c in captions]
+            with Store.locked(self.path.parent), atomic_file(self.path) as tmp:
+                tmp.write_text(json.dumps(self._data, ensure_ascii=False, sort_keys=True, indent=0), encoding="utf-8")
+        return [list(self._data[self._key(r)]) for r in requests]
 
 
 class Store:
@@ -157,6 +282,10 @@ class Store:
 
     def embedding_cache(self, embedder: str) -> KeyedArrays:
         return KeyedArrays(self.root / "embeddings" / (slug(embedder) + ".h5"), {"embedder": embedder})
+
+    def caption_cache(self, captioner: str, version: str) -> KeyedCaptions:
+        """Captions of ``captioner`` (a spec such as ``gpt:gpt-4``) at its plugin's ``version``."""
+        return KeyedCaptions(self.root / "captions" / (slug(f"{captioner}@{version}") + ".json"))
 
     def results_dir(self, benchmark: str) -> Path:
         return self.root / "results" / slug(benchmark)

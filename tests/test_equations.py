@@ -70,7 +70,7 @@ def _sims_from_probs(*probs):
     return np.log(np.array(probs))[:, None, :]  # (M, 1 sample, C)
 
 
-def test_eq9_entropy_weights_follow_the_paper_not_its_inverse():
+def test_eq9_entropy_is_the_printed_formula_and_inverse_entropy_the_default():
     # model A outputs [0.9, 0.1], model B [0.2, 0.8]; both reused for both classes.
     sims = _sims_from_probs([0.9, 0.1], [0.2, 0.8])
     chosen = np.array([[0, 0], [1, 1]])
@@ -83,6 +83,27 @@ def test_eq9_entropy_weights_follow_the_paper_not_its_inverse():
     inv = ensemble_scores(sims, chosen, logit_scale=1.0, weighting="inverse-entropy")
     assert np.argmax(inv[0]) == 0  # weights swap: 0.6243 vs 0.3757
     np.testing.assert_allclose(inv[0, 0], w_b * 0.9 + w_a * 0.2, rtol=1e-9)
+    # the default is the authors' code (1/H), not the formula as printed
+    np.testing.assert_array_equal(ensemble_scores(sims, chosen, logit_scale=1.0), inv)
+
+
+def test_one_default_weighting_for_cli_experiments_and_api():
+    import inspect
+
+    from mllbench.cli import experiment_k, run
+    from mllbench.experiments import ReuseOptions, k_weightings
+    from mllbench.pipeline import run_method
+    from mllbench.reuse import DEFAULT_WEIGHTING, ensemble_predict
+
+    assert DEFAULT_WEIGHTING == "inverse-entropy"
+    for fn in (run_method, ensemble_scores, ensemble_predict):
+        assert inspect.signature(fn).parameters["weighting"].default == DEFAULT_WEIGHTING
+    assert ReuseOptions().weighting == DEFAULT_WEIGHTING
+    for command in (run, experiment_k):
+        assert next(p for p in command.params if p.name == "weighting").default == DEFAULT_WEIGHTING
+    # Table 4 shows both readings of Eq. 9, the chosen weighting first
+    assert k_weightings(ReuseOptions()) == ("inverse-entropy", "entropy")
+    assert k_weightings(ReuseOptions(weighting="uniform")) == ("uniform", "inverse-entropy", "entropy")
 
 
 def test_eq8_10_k1_each_class_uses_its_own_model():

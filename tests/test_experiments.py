@@ -58,8 +58,15 @@ def test_k_cost_is_relative_to_k1(experiment, cli, tiny_json, registry):
     costs = [float(r["cost vs k=1"]) for r in rows]
     assert [int(r["k"]) for r in rows] == [1, 2, 3] and costs[0] == 1.0
     assert costs == sorted(costs)  # more models per class never runs fewer models
-    run = mll_run(cli, tiny_json, registry, "--k", "3")
-    assert float(rows[2]["avg accuracy"]) == pytest.approx(run["average"], abs=1e-4)
+    # both readings of Eq. 9 side by side, the default (inverse-entropy) first, each with its interval
+    for weighting in ("inverse-entropy", "entropy"):
+        run = mll_run(cli, tiny_json, registry, "--k", "3", *(["--weighting", weighting] if weighting == "entropy" else []))
+        assert run["params"]["weighting"] == weighting
+        avg, lo, hi = (float(rows[2][f"{c} ({weighting})"]) for c in ("avg accuracy", "95% lo", "95% hi"))
+        assert avg == pytest.approx(run["average"], abs=1e-4)
+        assert lo <= avg + 1e-4 and avg - 1e-4 <= hi
+    assert list(rows[0])[:4] == ["k", "avg accuracy (inverse-entropy)", "95% lo (inverse-entropy)",
+                                 "95% hi (inverse-entropy)"]
     used = sum(len(r["models_used"]) for r in run["tasks"].values())
     assert float(rows[2]["models run per task"]) == pytest.approx(used / len(run["tasks"]), abs=0.01)
 

@@ -28,13 +28,16 @@ def test_run_mll_stores_a_versioned_result_and_rerun_runs_no_model(tiny_json, re
     tasks = s.bench.resolve_tasks("all")
     result, path = run_method(s, "mll", tasks, {"alpha": 0.7, "nodes_per_class": 5}, k=1)
     data = json.loads(path.read_text())
-    assert data["method"] == "mll" and data["benchmark"] == "tiny" and data["schema"] == 1
+    assert data["method"] == "mll" and data["benchmark"] == "tiny" and data["schema"] == 2
     assert set(data["tasks"]) == set(tasks)
     for task in tasks:
         r = data["tasks"][task]
         n_classes = len(s.bench.task_info(task).classnames)
         assert 0 <= r["accuracy"] <= 1 and len(r["selected"]) == n_classes
         assert all(len(models) == 1 for models in r["selected"].values())
+        # per-image outcomes (schema 2): the accuracy is recomputable from them
+        assert len(r["predictions"]) == len(r["labels"]) == r["n_images"]
+        assert r["accuracy"] == pytest.approx(np.mean(np.array(r["predictions"]) == r["labels"]))
     assert data["average"] == pytest.approx(np.mean([data["tasks"][t]["accuracy"] for t in tasks]))
     # everything is cached now: scoring again must not load any model
     again = session(tiny_json, registry)
@@ -111,11 +114,23 @@ def test_interrupted_labeling_resumes_and_matches_an_uninterrupted_run(tiny_json
     assert label_model(s.store, graph, "tiny0", counting_model, s.open_image, batch_size=2) == "labeled"
     assert sum(encoded) == len(graph.image_refs)  # nothing encoded twice
     assert not partial.exists()
+    # (a) the same batches without the interruption: the same computation, so equal bit for bit
+    same = Store(tmp_path / "same-batches")
+    label_model(same, graph, "tiny0", lambda: s.bench.load_model("tiny0"), s.open_image, batch_size=2)
+    with h5py.File(s.store.label_path("tiny0")) as a, h5py.File(same.label_path("tiny0")) as b:
+        for name in ("image_emb", "caption_emb"):
+            np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+    # (b) other batches: a float32 matmul's last bit depends on the batch size on some CPUs (BLAS
+    # blocking), and a float32 value on a float16 rounding boundary then stores one float16 ulp off
+    # (1 of 384 values, 1.5e-5, seen). Embeddings are unit vectors, |x| <= 1, where a float16 ulp is
+    # at most 2**-11 (2**-10 at exactly 1): atol = float16 eps allows 2 ulps, far below any real change.
     clean = Store(tmp_path / "clean")
     label_model(clean, graph, "tiny0", lambda: s.bench.load_model("tiny0"), s.open_image, batch_size=64)
     with h5py.File(s.store.label_path("tiny0")) as a, h5py.File(clean.label_path("tiny0")) as b:
-        np.testing.assert_array_equal(a["image_emb"][:], b["image_emb"][:])
-        np.testing.assert_array_equal(a["caption_emb"][:], b["caption_emb"][:])
+        for name in ("image_emb", "caption_emb"):
+            assert a[name].dtype == b[name].dtype == np.float16
+            np.testing.assert_allclose(a[name][:].astype(np.float32), b[name][:].astype(np.float32), rtol=0,
+                                       atol=float(np.finfo(np.float16).eps), err_msg=name)
 
 
 def test_growing_the_graph_labels_only_new_images(tiny_json, registry):
@@ -236,7 +251,7 @@ def test_embedded_hub_slice_end_to_end(tiny_bench_dir, tmp_path, cli):
     code, out = cli(*base, "leaderboard", "--format", "csv", "--per-model")
     assert code == 0, out
     rows = {row[0]: row for row in csv.reader(out.strip().splitlines()) if row}
-    assert {"mll (k=1, α=0.7)", "inb (k=1)", "modelgpt (k=1)", "oracle (best single model)"} <= set(rows)
+    assert {"mll (k=1)", "inb (k=1)", "modelgpt (k=1)", "oracle (best single model)"} <= set(rows)
     # trained models classify real, unseen renditions far above chance (10 digit classes: 0.1)
     digits = rows["model"].index("digits")
     assert max(float(rows[m["id"]][digits]) for m in models) > 0.3

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mllbench.leaderboard import MISSING, table
+from mllbench.leaderboard import board
 from mllbench.ranking import kendall_tau, l1, per_task, r5, regret, top
 
 TRUE = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
@@ -38,8 +38,9 @@ def test_leaderboard_ranking_metric_and_dashes():
     hub = ["a", "b", "c", "d", "e", "f"]
     results = [result("inb", PRED, accuracy_scores=True), result("mll", PRED),
                result("old", PRED, hub=hub[::-1])]
-    for metric, inb, mll in (("r5", "0.8000", "0.8000"), ("l1", "0.1600", MISSING)):
-        header, rows = table(results, ["t"], metric=metric, truth=TRUE[:, None], hub=hub)
-        by = {r[0]: r for r in rows}
-        assert by["inb (k=1)"][2:] == [inb, inb] and by["mll (k=1)"][2] == mll
-        assert by["old (k=1)"][2:] == [MISSING, MISSING]  # another hub: never compared
+    for metric, inb, mll in (("r5", 0.8, 0.8), ("l1", 0.16, np.nan)):
+        b = board(results, ["t"], metric=metric, truth=TRUE[:, None], hub=hub)
+        by = dict(zip(b.labels, b.values))  # task, then the average; NaN is shown as a dash
+        np.testing.assert_allclose(by["inb (k=1)"], [inb, inb])
+        np.testing.assert_allclose(by["mll (k=1)"][0], mll)
+        assert np.isnan(by["old (k=1)"]).all()  # another hub: never compared

@@ -1,0 +1,390 @@
+"""The Python API: open a hub, select its models for any task, reuse them on your images.
+
+    import mllbench
+    hub = mllbench.open("embedded")                       # a benchmark's hub and registry
+    sel = hub.select(["tabby cat", "golden retriever"])   # classes in no benchmark: MLL, k = 1
+    sel.models_for("tabby cat")                           # [(model id, score), ...], best first
+    sel.ranking                                           # the hub ranked for the task
+    pred = sel.predict("photos/")                         # the chosen models on your images
+
+Selection needs only the registry (the hub's labels) and the text embedder: no
+image is read and no image tower runs. ``predict`` runs each reused model once
+over the images and ensembles them with Eqs. 8-10 through
+``reuse.reuse_ensemble``, the function ``mllbench run`` scores with. The CLI's
+``select`` and ``predict`` are this module plus printing (``mllbench/cli_user.py``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
+
+import numpy as np
+
+from mllbench.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, reuse_ensemble, softmax, top_k_models
+from mllbench.types import MllbenchError, TaskInfo
+
+if TYPE_CHECKING:
+    from mllbench.imageset import ImageSet
+    from mllbench.pipeline import Reporter, Session
+
+DEFAULT_BENCHMARK = "embedded"
+USER_TASK = "user task"  # the name of a task given without one
+TASK_KEYS = ("name", "classnames", "domain", "task_type", "templates")
+TaskLike = Union[TaskInfo, Mapping[str, Any], Sequence[str], str, Path]
+ImagesLike = Union[str, Path, Sequence[Union[str, Path]], "ImageSet"]
+
+
+# --- hubs -------------------------------------------------------------------------------------
+
+def default_registry(benchmark: str) -> Path:
+    from mllbench.downloads import cache_root
+
+    return cache_root() / "registry" / Path(benchmark).stem
+
+
+def apply_environment(offline: bool = False, lovm_dir: str | None = None, mll_dir: str | None = None,
+                      data_root: str | None = None) -> None:
+    """The global options that act through environment variables (read by plugins), set for this process."""
+    for name, value in (("MLLBENCH_LOVM_DIR", lovm_dir), ("MLLBENCH_MLL_DIR", mll_dir),
+                        ("MLLBENCH_DATA_ROOT", data_root)):
+        if value:
+            os.environ[name] = str(value)
+    if offline:
+        for name in ("HF_HUB_OFFLINE", "MLLBENCH_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            os.environ[name] = "1"
+
+
+def make_session(benchmark: str, registry: str | Path | None, options: Mapping[str, Any]) -> "Session":
+    """A Session from the CLI's global options (None: the benchmark's default, then the built-in one).
+
+    The one place both the CLI and :func:`open` build it, so they read the same registry the same way.
+    """
+    from mllbench.benchmark import load_benchmark
+    from mllbench.host import get_host
+    from mllbench.pipeline import Session
+    from mllbench.registry.store import Store
+
+    bench = load_benchmark(get_host(), str(benchmark))
+    root = Path(registry) if registry else default_registry(bench.name)
+    opts = {**bench.defaults, **{k: v for k, v in options.items() if v is not None}}
+    return Session(bench, Store(root), captioner=opts.get("captioner", "template"),
+                   embedder=opts.get("embedder", "minilm"), batch_size=int(opts.get("batch_size", 64)),
+                   device=opts.get("device"), precision=opts.get("precision"))
+
+
+def open_hub(benchmark: str = DEFAULT_BENCHMARK, registry: str | Path | None = None, *,
+             embedder: str | None = None, captioner: str | None = None, device: str | None = None,
+             batch_size: int | None = None, precision: str | None = None, offline: bool = False,
+             lovm_dir: str | None = None, mll_dir: str | None = None, data_root: str | None = None,
+             report: "Reporter | None" = None) -> "Hub":
+    """A benchmark's hub and registry, with the CLI's global options (``mllbench --help``).
+
+    ``report(description, total) -> update(done, total)`` receives progress (default: none).
+    """
+    apply_environment(offline, lovm_dir, mll_dir, data_root)
+    session = make_session(benchmark, registry, {"embedder": embedder, "captioner": captioner, "device": device,
+                                                 "batch_size": batch_size, "precision": precision})
+    if report is not None:
+        session.report = report
+    return Hub(session)
+
+
+open = open_hub  # ``mllbench.open(...)``; a module attribute only, the builtin is untouched elsewhere
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+def parse_classes(text: str) -> list[str]:
+    """``"tabby cat, golden retriever"`` -> the class names (empty items dropped)."""
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def read_classes_file(path: str | Path) -> list[str]:
+    """One class name a line; blank lines and ``#`` comments skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise MllbenchError(f"cannot read classes file {path} ({exc.strerror}); pass a text file, one class a line") \
+            from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def task_from_dict(data: Mapping[str, Any], name: str = USER_TASK, where: str = "the task") -> TaskInfo:
+    """A TaskInfo from a task file's fields (``classes`` is taken for ``classnames``), checked:
+    every error names the field to fix. Defaults are a benchmark entry's (``entry_info``)."""
+    from mllbench.benchmark import entry_info
+
+    data = dict(data)
+    if "classes" in data and "classnames" not in data:
+        data["classnames"] = data.pop("classes")
+    unknown = sorted(set(data) - set(TASK_KEYS))
+    if unknown:
+        raise MllbenchError(f"{where} has unknown field(s) {', '.join(unknown)}; the fields are {', '.join(TASK_KEYS)}")
+    names = data.get("classnames")
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(c, str) and c.strip() for c in names):
+        raise MllbenchError(f"{where} needs `classnames`: a non-empty list of class names")
+    names = [c.strip() for c in names]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise MllbenchError(f"{where} lists class {repeated[0]!r} more than once; each class once")
+    for key in ("name", "domain", "task_type"):
+        if key in data and not (isinstance(data[key], str) and data[key].strip()):
+            raise MllbenchError(f"{where}: `{key}` must be a non-empty text")
+    templates = data.get("templates", ["a photo of {}."])
+    if isinstance(templates, str) or not templates or not all(isinstance(t, str) and "{}" in t for t in templates):
+        raise MllbenchError(f"{where}: `templates` must be a list of prompts, each with {{}} where the class "
+                            "name goes, e.g. [\"a photo of {}.\"]")
+    entry = {**{k: v for k, v in data.items() if k != "classnames"}, "templates": list(templates),
+             "name": data.get("name", name)}
+    return entry_info(entry, names)
+
+
+def load_task_file(path: str | Path) -> TaskInfo:
+    """A task from JSON, or YAML when PyYAML is installed: name, classnames, domain, task_type, templates."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MllbenchError(f"cannot read task file {path} ({exc.strerror})") from exc
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as exc:
+            raise MllbenchError(f"task file {path} is YAML, which needs PyYAML: pip install pyyaml, "
+                                "or write the task as JSON") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise MllbenchError(f"task file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MllbenchError(f"task file {path} is not valid JSON ({exc}); use JSON, or .yaml with PyYAML") from exc
+    if not isinstance(data, dict):
+        raise MllbenchError(f"task file {path} must hold a mapping with `classnames` (and optionally name, domain, "
+                            "task_type, templates)")
+    return task_from_dict(data, path.stem, f"task file {path}")
+
+
+# --- selection and reuse ----------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Hub:
+    """A benchmark's hub models with their labels (the registry), ready to select for any task."""
+
+    session: "Session"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(m["id"] for m in self.session.bench.models)
+
+    def task(self, task: TaskLike) -> TaskInfo:
+        """A TaskInfo from what a user has: a TaskInfo, a dict of its fields, a list of class names,
+        a benchmark task's name, or a task file (JSON/YAML)."""
+        bench = self.session.bench
+        if isinstance(task, TaskInfo):
+            return task_from_dict({k: getattr(task, k) for k in TASK_KEYS})
+        if isinstance(task, Mapping):
+            return task_from_dict(task)
+        if isinstance(task, (str, Path)):
+            name = str(task)
+            if any(e["name"] == name for e in bench.targets + bench.samples):
+                return bench.task_info(name)
+            if Path(name).is_file():
+                return load_task_file(name)
+            try:
+                bench.task_entry(name)
+            except MllbenchError as exc:
+                raise MllbenchError(f"{exc}; or give a task file (JSON/YAML) or the class names") from None
+        if isinstance(task, Sequence) and not isinstance(task, (str, bytes)):
+            return task_from_dict({"classnames": list(task)})
+        raise MllbenchError(f"a task is a TaskInfo, a dict, a list of class names, a task name or a file; "
+                            f"got {type(task).__name__}")
+
+    def select(self, task: TaskLike, method: str = "mll", k: int = 1, *, logit_scale: float = 100.0,
+               weighting: str = DEFAULT_WEIGHTING, **params: Any) -> "Selection":
+        """Score every hub model for every class of ``task`` with a selector (``params`` are its
+        own: MLL's alpha, nodes_per_class, normalize_z); nothing runs on images.
+
+        Models are loaded only to label those the registry has no label for.
+        """
+        from mllbench.params import check_params
+        from mllbench.pipeline import check_selector_params
+
+        session = self.session
+        info = self.task(task)
+        check_params({"k": k, "logit_scale": logit_scale, **params}, len(self.models))
+        if weighting not in WEIGHTINGS:
+            raise MllbenchError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+        check_selector_params(session.bench.host.get("selector", method), params)
+        if session.bench.table is None:
+            session.ensure(self.models, [])  # labels are the hub's, made once whatever the task
+        session.prepare(method, [info], params)
+        scores = session.select(method, info, params)
+        return Selection(self, info, method, k, scores, logit_scale, weighting, dict(params))
+
+
+@dataclass(eq=False)
+class Selection:
+    """A selector's scores for one task (``scores``: (n_models, n_classes)) and what k they reuse."""
+
+    hub: Hub = field(repr=False)
+    task: TaskInfo
+    method: str
+    k: int
+    scores: np.ndarray
+    logit_scale: float = 100.0
+    weighting: str = DEFAULT_WEIGHTING
+    params: dict = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> np.ndarray:
+        """F^k_y: (k, n_classes) hub indices, best first (ties: hub order)."""
+        return top_k_models(self.scores, self.k)
+
+    def models_for(self, classname: str) -> list[tuple[str, float]]:
+        """The models reused for a class, best first, with their scores."""
+        if classname not in self.task.classnames:
+            raise MllbenchError(f"{classname!r} is not a class of {self.task.name!r}; "
+                                f"its classes: {', '.join(self.task.classnames)}")
+        j = self.task.classnames.index(classname)
+        return [(self.hub.models[m], float(self.scores[m, j])) for m in self.chosen[:, j]]
+
+    @property
+    def ranking(self) -> list[tuple[str, float]]:
+        """Every hub model by its mean score over the classes, best first (``run``'s model_scores)."""
+        from mllbench.ranking import top
+
+        mean = self.scores.mean(1)
+        return [(self.hub.models[m], float(mean[m])) for m in top(mean, len(mean))]
+
+    @property
+    def models_used(self) -> list[str]:
+        """The models ``predict`` runs: those some class reuses, in hub order."""
+        return [self.hub.models[m] for m in np.unique(self.chosen)]
+
+    def to_dict(self) -> dict:
+        return {"task": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                         ((k, getattr(self.task, k)) for k in TASK_KEYS)},
+                "method": self.method, "k": self.k, "params": self.params,
+                "classes": {c: [{"model": m, "score": s} for m, s in self.models_for(c)] for c in self.task.classnames},
+                "ranking": [{"model": m, "score": s} for m, s in self.ranking],
+                "models_used": self.models_used}
+
+    def predict(self, images: ImagesLike) -> "Predictions":
+        """Run each reused model once over ``images`` (a folder, a list of files, or an
+        ``imageset.ImageSet``) and ensemble them (Eqs. 8-10). Each model's similarities are cached
+        in the registry, so an interrupted call resumes with the models it had not finished. Files
+        that do not decode are skipped and listed. A folder with one sub-folder per class (named
+        as the classes) is also scored."""
+        from mllbench.imageset import (ImageSet, cached_similarities, folder_labels, list_images, open_image,
+                                       similarities)
+
+        session = self.hub.session
+        if session.bench.table is not None:
+            raise MllbenchError(f"benchmark {session.bench.name!r} is a table with no models to run on images")
+        files = images if isinstance(images, ImageSet) else list_images(images)
+        n = len(files.files)
+        truth = folder_labels(files, self.task.classnames)
+        sims: dict[int, np.ndarray] = {}
+
+        def sims_of(m: int) -> np.ndarray:
+            model_id = self.hub.models[m]
+
+            def compute() -> np.ndarray:
+                update = session.report(f"predict {model_id} on {n} images", n)
+                return similarities(session.model(model_id), self.task, files, session.batch_size, update)
+            sims[m] = cached_similarities(session.store, model_id, self.task, files, compute,
+                                          truth if truth is not None else np.full(n, -1))
+            return sims[m]
+        try:
+            probs, used, _ = reuse_ensemble(sims_of, self.scores, self.k, self.logit_scale, self.weighting)
+        finally:
+            session.release_model()
+        good = ~np.isnan(probs).any(1)  # a file no model could read is NaN throughout
+        skipped = tuple((files.names[i], open_image(files.files[i])[1] or "unreadable") for i in np.flatnonzero(~good))
+        if not good.any():
+            raise MllbenchError(f"none of the {n} files is a readable image (first: {skipped[0][0]}: {skipped[0][1]})")
+        probs = probs[good]
+        predicted = probs.argmax(1)
+        per_model = np.stack([softmax(self.logit_scale * sims[m][good].astype(np.float64))[np.arange(len(predicted)),
+                                                                                           predicted] for m in used])
+        labels, unscored = None, None
+        if truth is not None:
+            outside = [files.names[i] for i in np.flatnonzero(good & (truth < 0))]
+            if outside:
+                unscored = (f"{len(outside)} image(s) are in no folder named after a class of the task "
+                            f"(first: {outside[0]})")
+            else:
+                labels = truth[good]
+        return Predictions(self.task, tuple(files.names[i] for i in np.flatnonzero(good)), probs,
+                           tuple(self.hub.models[m] for m in used), per_model, labels, skipped, unscored)
+
+
+@dataclass(eq=False)
+class Predictions:
+    """The ensemble's output on a user's images; arrays aligned with ``files``."""
+
+    task: TaskInfo
+    files: tuple[str, ...]  # the classified images (relative to the folder given), skipped ones left out
+    probabilities: np.ndarray  # (n, n_classes): p^k_y(x), Eq. 9
+    models: tuple[str, ...]  # the reused models
+    model_probabilities: np.ndarray  # (n_models, n): each reused model's softmax probability of the prediction
+    labels: np.ndarray | None = None  # class indices from the folder tree, when every image is in a class folder
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, why) for files that did not decode
+    unscored: str | None = None  # why a folder with class folders was not scored
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Eq. 10: the class index with the highest ensemble probability."""
+        return self.probabilities.argmax(1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """The ensemble's probability of the predicted class."""
+        return self.probabilities[np.arange(len(self.files)), self.predicted]
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.labels is None else float(np.mean(self.predicted == self.labels))
+
+    def interval(self, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+        """The accuracy's percentile-bootstrap interval over images (``mllbench.stats``, seeded)."""
+        from mllbench.stats import bootstrap, interval
+
+        if self.labels is None:
+            raise MllbenchError("these images have no labels (no class folders), so there is no accuracy")
+        return interval(bootstrap([(self.predicted == self.labels).astype(float)], resamples, seed)[:, 0], level)
+
+    def records(self) -> list[dict]:
+        """One dict per image: file, predicted, confidence, [true], and each reused model's probability."""
+        names = self.task.classnames
+        out = []
+        for i, (f, p, c) in enumerate(zip(self.files, self.predicted, self.confidence)):
+            row = {"file": f, "predicted": names[p], "confidence": float(c)}
+            if self.labels is not None:
+                row["true"] = names[self.labels[i]]
+            row.update({m: float(self.model_probabilities[j, i]) for j, m in enumerate(self.models)})
+            out.append(row)
+        return out
+
+    def write_csv(self, path: str | Path) -> Path:
+        """The records as CSV, written atomically (``registry.store.atomic_file``)."""
+        from mllbench.registry.store import atomic_file
+
+        records = self.records()
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["file"], lineterminator="\n")
+        writer.writeheader()
+        for r in records:
+            writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()})
+        path = Path(path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        return path
