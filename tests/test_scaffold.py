@@ -57,6 +57,10 @@ def make_venv(root: Path) -> Path:
 
 
 def run(command: list, env: dict, cwd: Path | None = None) -> str:
+    """``command`` outside the checkout by default: ``python -c`` puts the working directory first
+    on sys.path, where the source folder mllbench/ (without registry/, plugins/) would shadow the
+    installed package."""
+    cwd = cwd or Path(env["XDG_CACHE_HOME"]).parent
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
