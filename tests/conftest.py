@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+# helper modules of the tests (lovm_tables.py) import by name; test files themselves are
+# imported with --import-mode=importlib, which puts nothing on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -7,23 +7,14 @@ rules. A registry that refuses a file must be byte-for-byte unchanged.
 """
 import csv
 import gzip
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 
-def _tables():
-    """tests/lovm_tables.py, loaded by path (the suite imports test files with importlib)."""
-    name = "mllbench_tests_lovm_tables"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lovm_tables.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
 @pytest.fixture
@@ -32,7 +23,7 @@ def lovm(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for var in ("MLLBENCH_LOVM_DIR", "MLLBENCH_LOVM_URL", "MLLBENCH_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    tables = _tables().make_lovm_tables(tmp_path / "lovm")
+    tables = lovm_tables.make_lovm_tables(tmp_path / "lovm")
 
     def run(registry: Path, *args: str) -> tuple[int, str]:
         return cli("-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(registry), *args)

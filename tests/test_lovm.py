@@ -15,26 +15,16 @@ fetch at the pinned commit when the network is reachable); skip reason:
 "LOVM's published tables (no licence to vendor; fetched pinned when online)".
 """
 import csv
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 
-def _tables():
-    """tests/lovm_tables.py, loaded by path (the suite imports test files with importlib)."""
-    name = "mllbench_tests_lovm_tables"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lovm_tables.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
-T = _tables()
+T = lovm_tables
 
 
 @pytest.fixture(scope="session")

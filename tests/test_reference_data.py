@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import csv
 import http.server
-import importlib.util
 import json
 import shutil
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference"
 MLL_DIR = REFERENCE / "mll"
@@ -33,17 +32,9 @@ OPENCLIP_CSV = REFERENCE / "openclip" / "openclip_results.csv"
 ONE_HIT = 1 / (5 * 23)  # one more or one fewer top-5 hit on one of LOVM's 23 datasets
 
 
-def _lovm_tables():
-    """tests/lovm_tables.py, loaded by path (the suite imports test files with importlib)."""
-    name = "mllbench_tests_lovm_tables"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lovm_tables.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
-T = _lovm_tables()
+T = lovm_tables
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import pytest
 
 from mllbench.host import build_host
 from mllbench.scaffold import KINDS
+import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 try:
     import tomllib
@@ -28,14 +29,6 @@ except ImportError:  # Python 3.10
     tomllib = None
 
 
-def _tables():
-    """tests/lovm_tables.py, loaded by path (the suite imports test files with importlib)."""
-    name = "mllbench_tests_lovm_tables"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lovm_tables.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
 def scaffold(cli, name: str, kind: str, out: Path) -> Path:
@@ -80,7 +73,7 @@ def test_a_scaffolded_selector_installs_lists_runs_and_ranks(cli, tmp_path):
         "name": "demo-pick", "module": "mllbench_demo_pick", "distribution": "mllbench-demo-pick",
         "version": "0.1.0", "hooks": None, "registered": {"selector": ["demo-pick"]}, "error": None}
 
-    T = _tables()
+    T = lovm_tables
     tables = T.make_lovm_tables(tmp_path / "lovm")
     base = [*mllbench, "-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(tmp_path / "registry")]
     for method in ("demo-pick", "inb"):
