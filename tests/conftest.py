@@ -168,3 +168,16 @@ def cli():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def published():
+    """LOVM's own published tables (benchmarks/reference/lovm, or the product's pinned download:
+    cache, else a fetch when online), resolved before a test swaps the cache; else skip. LOVM has
+    no licence to vendor them, so these are the suite's only skips on a machine with no network."""
+    import lovm_tables
+
+    directory = lovm_tables.published_tables()
+    if directory is None:
+        pytest.skip(lovm_tables.SKIP_REASON)
+    return directory

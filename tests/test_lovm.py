@@ -27,13 +27,6 @@ import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 T = lovm_tables
 
 
-@pytest.fixture(scope="session")
-def published():
-    """LOVM's own tables, else skip (the only skip of this module)."""
-    directory = T.published_tables()
-    if directory is None:
-        pytest.skip(T.SKIP_REASON)
-    return directory
 
 
 @pytest.fixture(autouse=True)

@@ -37,13 +37,6 @@ ONE_HIT = 1 / (5 * 23)  # one more or one fewer top-5 hit on one of LOVM's 23 da
 T = lovm_tables
 
 
-@pytest.fixture(scope="session")
-def published():
-    """LOVM's own tables (resolved before ``isolated`` swaps the cache), else skip."""
-    directory = T.published_tables()
-    if directory is None:
-        pytest.skip(T.SKIP_REASON)
-    return directory
 
 
 @pytest.fixture(autouse=True)
