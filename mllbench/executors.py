@@ -55,7 +55,7 @@ def missing(session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
     out = []
     for model_id in model_ids:
         label = graph is not None and not label_is_current(session.store, graph, model_id)
-        todo = [t for t in tasks if session.stored_predictions(t, model_id) is None]
+        todo = [t for t in tasks if not session.has_predictions(t, model_id)]
         if label or todo:
             out.append((model_id, label, todo))
     return out

@@ -26,7 +26,7 @@ import numpy as np
 
 from mllbench import __version__
 from mllbench.benchmark import Benchmark
-from mllbench.evaluate import cached_predictions, per_class_accuracy
+from mllbench.evaluate import cached_predictions, per_class_accuracy, task_hash
 from mllbench.executors import Executor, LocalExecutor
 from mllbench.graph import SemanticGraph, build_graph
 from mllbench.labeling import GraphLabels
@@ -192,6 +192,15 @@ class Session:
             self._predictions[key] = found
         return self._predictions[key]
 
+    def has_predictions(self, task: str, model_id: str) -> bool:
+        """Whether ``stored_predictions`` would find them, reading no array: ``ensure`` asks this
+        for every model and task, most of which a run never reads (a warm ModelGPT run read
+        126 files of similarities only to check them)."""
+        if (task, model_id) in self._predictions:
+            return True
+        on_disk = self.bench.on_disk(task)
+        return self.store.has_predictions(task, model_id, task_hash(self.bench.dataset(task)) if on_disk else None)
+
     def predictions(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         cached = self.stored_predictions(task, model_id)
         if cached is None:
@@ -228,7 +237,7 @@ class Session:
         """
         key = (model_id, task)
         if key not in self._sample_accuracy:
-            if self.stored_predictions(task, model_id) is None:
+            if not self.has_predictions(task, model_id):
                 self.ensure([model_id], [s["name"] for s in self.bench.samples], labels=False)
             self._sample_accuracy[key] = self.accuracy(model_id, task, self.sample_classes(task))
         return self._sample_accuracy[key]

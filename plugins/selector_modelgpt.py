@@ -21,6 +21,8 @@ and hypernym lemmas of the class name's first noun sense.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
@@ -41,6 +43,11 @@ def synonyms(classname: str, max_words: int = 4) -> list[str]:
     At most ``max_words`` (the name, then its synonyms, then hypernyms), which
     bounds the text-encoder cost per class.
     """
+    return list(_synonyms(classname, max_words))
+
+
+@lru_cache(maxsize=None)
+def _synonyms(classname: str, max_words: int) -> tuple[str, ...]:  # once per class and process
     from mllbench.wordnet import wordnet
 
     wn = wordnet()
@@ -49,16 +56,20 @@ def synonyms(classname: str, max_words: int = 4) -> list[str]:
     if senses:
         words += [lemma for s in [senses[0], *wn.hypernyms(senses[0], instances=False)] for lemma in wn.lemmas(s)]
     unique = list(dict.fromkeys(w.replace("_", " ") for w in words))[:max_words]
-    return [f"a photo of a {w}." for w in unique]
+    return tuple(f"a photo of a {w}." for w in unique)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
-    f1 = []
-    for c in range(n_classes):
-        tp = np.sum((y_pred == c) & (y_true == c))
-        denom = np.sum(y_pred == c) + np.sum(y_true == c)
-        f1.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(f1))
+    """Mean over classes of 2 TP / (predicted + true); 0 for a class neither predicted nor present."""
+    tp = np.bincount(y_true[y_pred == y_true], minlength=n_classes)
+    denom = np.bincount(y_pred, minlength=n_classes) + np.bincount(y_true, minlength=n_classes)
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
+
+
+def group_means(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean of ``values`` rows (or entries) per group id; every group has at least one."""
+    onehot = (groups[None, :] == np.arange(n_groups)[:, None]).astype(values.dtype)
+    return (onehot @ values) / onehot.sum(1).reshape((-1,) + (1,) * (values.ndim - 1))
 
 
 def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.ndarray],
@@ -67,6 +78,7 @@ def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.
 
     ``weights`` (C, d) normalised class weights; ``captions[c]`` (n_c, d) and
     ``syn[c]`` (s_c, d) normalised embeddings of class c's captions/synonyms.
+    Vectorised over classes (one matmul per feature, not a loop over classes).
     """
     n_classes = len(weights)
     x = np.concatenate(captions)
@@ -74,14 +86,17 @@ def text_features(weights: np.ndarray, captions: list[np.ndarray], syn: list[np.
     pred = np.argmax((x + rng.normal(0, noise, x.shape)) @ weights.T, axis=1)
     class_sim = weights @ weights.T
     np.fill_diagonal(class_sim, 0.0)  # LOVM zeroes the diagonal (so this feature is never below 0)
-    mean_to_weights = np.stack([(c @ weights.T).mean(0) for c in captions])  # (C, C)
+    mean_to_weights = group_means(x @ weights.T, y, n_classes)  # (C, C): class c's captions vs every weight
     off = mean_to_weights.copy()
     np.fill_diagonal(off, -np.inf)
+    s = np.concatenate(syn)
+    owner = np.repeat(np.arange(n_classes), [len(v) for v in syn])
+    superclass = group_means(np.einsum("md,md->m", s, weights[owner]), owner, n_classes)
     return [float(np.mean(pred == y)), macro_f1(y, pred, n_classes),
             float(class_sim.max(1).mean()) if n_classes > 1 else 0.0,
             float(np.diag(mean_to_weights).mean()),
             float(off.max(1).mean()) if n_classes > 1 else 0.0,
-            float(np.mean([(s @ w).mean() for s, w in zip(syn, weights)]))]
+            float(superclass.mean())]
 
 
 def task_texts(ctx: SelectionContext, task: TaskInfo) -> tuple[list[str], list[int]]:

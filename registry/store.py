@@ -300,6 +300,14 @@ class Store:
             f.create_dataset("sims", data=np.asarray(sims, np.float32), compression="gzip")
             f["labels"] = np.asarray(labels, np.int32)
 
+    def has_predictions(self, task: str, model_id: str, task_hash: str | None) -> bool:
+        """Whether :meth:`load_predictions` would find them, from the file's attributes alone."""
+        path = self.prediction_path(task, model_id)
+        if not path.exists():
+            return False
+        with open_checked(path, "prediction cache") as f:
+            return task_hash is None or f.attrs["task_hash"] == task_hash
+
     def load_predictions(self, task: str, model_id: str,
                          task_hash: str | None) -> tuple[np.ndarray, np.ndarray] | None:
         """Cached predictions, or None when missing or computed on another task version.

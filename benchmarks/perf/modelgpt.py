@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -42,13 +43,21 @@ def load() -> str:
     return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed_process(command: list[str], env: dict) -> float:
+def timed_process(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the process and its children) of a command. On a
+    shared machine CPU seconds are the steadier figure; the load average says how shared."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"{shlex.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def seconds(t: tuple[float, float]) -> str:
+    return f"{t[0]:7.1f} s wall, {t[1]:7.1f} s CPU"
 
 
 def main() -> None:
@@ -68,12 +77,13 @@ def main() -> None:
     loads.append(load())
     warm = min(timed_process([*cli, "run", "--method", "modelgpt", "--tasks", "all"], env) for _ in range(3))
     loads.append(load())
+    total = tuple(a + b + c for a, b, c in zip(assemble, shared, cold))
     report(f"`mllbench run --method modelgpt --tasks all` ({args.cli})", [
-        ("1. assemble the hub's checkpoints", f"{assemble:6.1f} s"),
-        ("2. labels + target predictions (`run -m inb`)", f"{shared:6.1f} s"),
-        ("3. ModelGPT's own work (after 2)", f"{cold:6.1f} s"),
-        ("cold ModelGPT from empty caches (1 + 2 + 3)", f"{assemble + shared + cold:6.1f} s"),
-        ("warm: the same command, all cached (best of 3)", f"{warm:6.2f} s"),
+        ("1. assemble the hub's checkpoints", seconds(assemble)),
+        ("2. labels + target predictions (`run -m inb`)", seconds(shared)),
+        ("3. ModelGPT's own work (after 2)", seconds(cold)),
+        ("cold ModelGPT from empty caches (1 + 2 + 3)", seconds(total)),
+        ("warm: the same command, all cached (best of 3)", seconds(warm)),
         ("machine load before / after 2 / after 3 / end", "; ".join(loads)),
         ("registry and model cache", str(folder)),
     ])
