@@ -3,7 +3,8 @@
     python3 .ci/lock.py            # then run `tox` and commit constraints.txt if it is green
 
 Each Python gets a fresh venv with the newest releases (unpinned): 3.11 with
-every extra (torch, open_clip, ray, ...) and the test tools, 3.10/3.12/3.13
+every extra (torch, open_clip, ray, ...), the test tools and the docs tools
+(mkdocs, mkdocs-material), 3.10/3.12/3.13
 with the torch-free core and pytest. Their `pip freeze` lists are merged into
 one pip constraints file; a package whose newest release differs between
 Pythons (numpy 2.3+ has no 3.10 wheels, say) gets one line per version with an
@@ -22,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH = ["torch==2.13.0", "torchvision==0.28.0"]
-FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *TORCH]
+DOCS = ["mkdocs", "mkdocs-material"]  # tox -e docs (Python 3.11)
+FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *DOCS, *TORCH]
 CORE = ["-e", f"{ROOT}[gpt,test]", "scipy"]
 PYTHONS = {"3.10": CORE, "3.12": CORE, "3.13": CORE, "3.11": FULL}
 SKIP = {"mllbench", "pip", "setuptools", "wheel"}

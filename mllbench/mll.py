@@ -1,7 +1,7 @@
 """Model Label Learning maths, Eqs. 2-7 of the paper: arrays in, arrays out.
 
 Choices where the paper is silent (each is a parameter of the MLL selector,
-and listed in the README):
+and listed in docs/methods.md):
 - ``nodes_per_class``: how many graph nodes each class is matched to (the
   paper writes "top k"; the authors' code uses 5, which is our default).
 - ``normalize_z``: Z holds raw caption cosine similarities as printed; set it

@@ -1,6 +1,6 @@
 """Model reuse, Eqs. 8-10: top-k models per class, entropy-weighted ensemble.
 
-Choices (parameters of ``ensemble_predict``, listed in the README):
+Choices (parameters of ``ensemble_predict``, listed in docs/methods.md):
 - ``logit_scale``: Eq. 8 prints softmax(sim). With unit scale, the softmax of
   cosine similarities (all within [-1, 1]) is nearly uniform, so we default
   to 100, CLIP's trained logit scale and the authors' code; pass 1.0 for the

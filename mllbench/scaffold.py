@@ -481,7 +481,7 @@ KINDS = {
                   MODEL, MODEL_TEST, '# in a benchmark definition (my-bench.json), a hub model:\n'
                   '#   {"id": "vit-b-32", "provider": "__NAME__", "args": {"model": "ViT-B-32", '
                   '"pretrained": "openai"}}\nmllbench -b my-bench.json models',
-                  ("numpy", "Pillow")),  # and torch + open_clip_torch: mllbench's torch extra (see README)
+                  ("numpy", "Pillow")),  # and torch + open_clip_torch: mllbench's torch extra (see docs/index.md)
 }
 
 PYPROJECT = '''[build-system]

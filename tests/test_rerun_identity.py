@@ -5,7 +5,7 @@ filled before in another order and with other ``--batch-size`` values, writes
 the same result JSON apart from its timestamps and timings. ModelGPT is the
 sensitive one: its regression has few rows, so the last bits of a text
 embedding, which depend on the batch it was computed in, reach its scores
-(README: 0.264 vs 0.251 average); text embeddings are therefore computed one
+(docs/embedded.md: 0.264 vs 0.251 average); text embeddings are therefore computed one
 text per call (``registry.store.canonical_compute``).
 """
 from __future__ import annotations
