@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TORCH = ["torch==2.13.0", "torchvision==0.28.0"]
 DOCS = ["mkdocs", "mkdocs-material"]  # tox -e docs (Python 3.11)
-FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *DOCS, *TORCH]
+BROWSER = ["playwright"]  # tox -e py311-browser (its driver; the browser is Debian's chromium)
+FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *DOCS, *BROWSER, *TORCH]
 CORE = ["-e", f"{ROOT}[gpt,test]", "scipy"]
 PYTHONS = {"3.10": CORE, "3.12": CORE, "3.13": CORE, "3.11": FULL}
 SKIP = {"mllbench", "pip", "setuptools", "wheel"}

@@ -335,13 +335,14 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
     click.echo(f"result written to {path}")
 
 
-def stored_results(state: State) -> list[dict]:
-    """The benchmark's result files, oldest first; an error naming the fix when there are none."""
+def stored_results(state: State, required: bool = True) -> list[dict]:
+    """The benchmark's result files, oldest first; an error naming the fix when there are none
+    (unless not ``required``: a report says so on its page)."""
     from mllbench.leaderboard import load_results
 
     session, bench = state.session, state.session.bench
     results = [r for r in load_results(session.store.results_dir(bench.name)) if r.get("benchmark") == bench.name]
-    if not results:
+    if not results and required:
         raise MllbenchError(f"no results for benchmark {bench.name!r} in {session.store.root}; "
                             "run `mllbench run --method mll --tasks all` first")
     return results
@@ -473,6 +474,44 @@ def compare(state: State, a: str, b: str, fmt: str, resamples: int, seed: int, e
                  f"task's images, seed {seed}); p: two-sided paired sign-flip test ({resamples} flips)."])
 
 
+@cli.command()
+@benchmark_here
+@click.option("--out", required=True, type=click.Path(), help="Folder to write (index.html and its assets); "
+              "created, or replaced if an earlier report wrote it.")
+@click.option("--experiments", "experiments_dir", type=click.Path(), default=None,
+              help="Folder of `mllbench experiment` outputs (PNG plots, CSV tables) to include. "
+              "Default: where the experiments write, ./mllbench-out/<benchmark>/, if it exists.")
+@stats_options
+@click.pass_obj
+def report(state: State, out: str, experiments_dir: str | None, resamples: int, seed: int, every: bool):
+    """A static HTML site of the leaderboard that opens from file:// (no server, no network).
+
+    The leaderboard's table (sortable) with its intervals and marks, a bar chart
+    with error bars per task, the ground truth as a models x tasks heatmap, the
+    experiments' plots, and each result's parameters and provenance. Runs no model:
+    the ground truth is shown when the registry holds every model's predictions.
+    """
+    from mllbench.leaderboard import board
+    from mllbench.report import Page, cached_truth, experiment_files, render, write_site
+
+    session = state.session
+    bench = session.bench
+    if experiments_dir is not None and not Path(experiments_dir).is_dir():
+        raise MllbenchError(f"--experiments {experiments_dir} is not a folder; name the --out folder of "
+                            "`mllbench experiment ...`")
+    folder = Path(experiments_dir) if experiments_dir else experiments_folder(state)
+    tasks_ = [t["name"] for t in bench.targets]
+    results = stored_results(state, required=False)
+    truth, note = cached_truth(session, tasks_)
+    oracle = None if truth is None else dict(zip(tasks_, truth.max(0)))
+    b = board(results, tasks_, oracle, defaults=label_defaults(state, {r["method"] for r in results}),
+              every=every, resamples=resamples, seed=seed) if results else None
+    page = Page(bench.name, bench.description, session.store.root, [m["id"] for m in bench.models], tasks_, b,
+                truth, note, folder)
+    images = [p for p in experiment_files(folder) if p.suffix == ".png"]
+    click.echo(f"report written to {write_site(Path(out), render(page), images)}")
+
+
 def print_table(title: str, head: list[str], body: list[list[str]], fmt: str, notes: list[str] = ()) -> None:
     """A table with rich on screen, or as csv/markdown/latex text; ``notes`` below it (not in csv)."""
     from mllbench.leaderboard import render
@@ -539,11 +578,16 @@ def experiment():
     """
 
 
+def experiments_folder(state: State) -> Path:
+    """Where the experiments write by default (and `mllbench report` looks for them)."""
+    return Path("mllbench-out") / state.bench.name
+
+
 def write_report(state: State, out: str | None, fmt: str, tables: dict, plot=None) -> None:
     """Print each table, write it as ``<out>/<name>.csv``, draw ``plot(folder)`` if given."""
     from mllbench.leaderboard import render
 
-    folder = Path(out) if out else Path("mllbench-out") / state.bench.name
+    folder = Path(out) if out else experiments_folder(state)
     folder.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         print_table(table.title, table.header, table.cells(), fmt)
