@@ -60,6 +60,23 @@ def transfer_matrix(class_emb: np.ndarray, node_emb: np.ndarray, nodes_per_class
     return selected, z
 
 
+def node_hits(sim: np.ndarray, image_node: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 5's numerator and denominator per node: (images whose argmax over V^Selected is
+    their node, images). Both are counts, so blocks of images add up exactly."""
+    hits = (np.argmax(sim, axis=-1) == image_node).astype(np.float64)
+    counts = np.bincount(image_node, minlength=n_nodes).astype(np.float64)
+    if hits.ndim == 1:
+        correct = np.bincount(image_node, weights=hits, minlength=n_nodes)
+    else:
+        correct = np.stack([np.bincount(image_node, weights=h, minlength=n_nodes) for h in hits])
+    return correct, counts
+
+
+def precision_from_hits(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Eq. 5 from :func:`node_hits` (summed over blocks of images); 0 for a node without images."""
+    return correct / np.where(counts == 0, 1, counts)
+
+
 def node_precision(sim: np.ndarray, image_node: np.ndarray, n_nodes: int) -> np.ndarray:
     """Eq. 5: p_{m,v}, the share of X_v whose argmax over V^Selected is v.
 
@@ -68,13 +85,7 @@ def node_precision(sim: np.ndarray, image_node: np.ndarray, n_nodes: int) -> np.
     i represents. An image shared by several nodes appears once per node.
     Works on a batch of models when ``sim`` is (M, n_images, |V^Selected|).
     """
-    hits = (np.argmax(sim, axis=-1) == image_node).astype(np.float64)
-    counts = np.bincount(image_node, minlength=n_nodes).astype(np.float64)
-    if hits.ndim == 1:
-        correct = np.bincount(image_node, weights=hits, minlength=n_nodes)
-    else:
-        correct = np.stack([np.bincount(image_node, weights=h, minlength=n_nodes) for h in hits])
-    return correct / np.where(counts == 0, 1, counts)
+    return precision_from_hits(*node_hits(sim, image_node, n_nodes))
 
 
 def class_precision(p_v: np.ndarray, z: np.ndarray) -> np.ndarray:

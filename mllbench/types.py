@@ -75,6 +75,8 @@ class LabelView(Protocol):
 
     def similarities(self, model_id: str, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def similarity_blocks(self, model_id: str, nodes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
 
 @dataclass
 class SelectionContext:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
-from mllbench.mll import class_precision, l2_normalize, node_precision, reuse_metric, transfer_matrix
+from mllbench.mll import (class_precision, l2_normalize, node_hits, precision_from_hits, reuse_metric,
+                         transfer_matrix)
 from mllbench.params import check_params
 from mllbench.types import SelectionContext
 
@@ -29,9 +30,10 @@ def mll_select(ctx: SelectionContext) -> np.ndarray:
                                   int(params.get("nodes_per_class", 5)), eligible=ctx.labels.n_images > 0,
                                   normalize_z=bool(params.get("normalize_z", False)))
     p_v = []
-    for model in ctx.models:
-        sim, image_node = ctx.labels.similarities(model.id, selected)
-        p_v.append(node_precision(sim, image_node, len(selected)))
+    for model in ctx.models:  # one model's label in memory at a time, its images in blocks
+        hits = [node_hits(sim, image_node, len(selected))
+                for sim, image_node in ctx.labels.similarity_blocks(model.id, selected)]
+        p_v.append(precision_from_hits(*np.sum(hits, axis=0)))
     return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
 
 

@@ -76,10 +76,10 @@ def atomic_h5(path: Path) -> Iterator[h5py.File]:
             os.fsync(fh.fileno())
 
 
-def open_checked(path: Path, what: str) -> h5py.File:
-    """Open a registry file for reading, checking its schema version."""
+def open_checked(path: Path, what: str, **options: Any) -> h5py.File:
+    """Open a registry file for reading, checking its schema version (``options``: h5py.File's)."""
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path, "r", **options)
     except OSError as exc:
         raise MllbenchError(f"cannot read {what} at {path} ({exc}); delete it and rerun") from exc
     version = int(f.attrs.get("schema_version", -1))

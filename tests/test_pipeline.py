@@ -10,7 +10,8 @@ import pytest
 from mllbench.benchmark import load_benchmark
 from mllbench.evaluate import zero_shot
 from mllbench.host import get_host
-from mllbench.labeling import GraphLabels, label_model
+from mllbench.labeling import GraphLabels, label_model, read_rows
+from mllbench.mll import node_hits, node_precision, precision_from_hits
 from mllbench.pipeline import Session, ground_truth, run_method
 from mllbench.registry.store import Store
 from mllbench.types import MllbenchError
@@ -84,6 +85,24 @@ def test_label_stores_embeddings_that_reproduce_eq2(tiny_json, registry):
 
 class Interrupt(Exception):
     pass
+
+
+def test_similarity_blocks_give_eq5_of_the_whole_matrix(tiny_json, registry, tmp_path):
+    s = session(tiny_json, registry)
+    graph = s.graph()
+    s.ensure(["tiny0"], [])
+    labels = GraphLabels(s.store, graph, s.embed)
+    nodes = np.flatnonzero(graph.n_images > 0)
+    whole = node_precision(*labels.similarities("tiny0", nodes), len(nodes))
+    hits = [node_hits(sim, image_node, len(nodes)) for sim, image_node
+            in labels.similarity_blocks("tiny0", nodes, max_bytes=4 * len(nodes) * 3)]  # ~3 images a block
+    assert len(hits) > 1
+    np.testing.assert_array_equal(precision_from_hits(*np.sum(hits, axis=0)), whole)
+    data = np.arange(2000 * 3, dtype=np.float16).reshape(2000, 3)
+    with h5py.File(tmp_path / "rows.h5", "w") as f:
+        f.create_dataset("x", data=data, chunks=(256, 3))
+        rows = np.array([0, 1, 5, 300, 301, 1999])
+        np.testing.assert_array_equal(read_rows(f["x"], rows, gap=8), data[rows])
 
 
 def test_interrupted_labeling_resumes_and_matches_an_uninterrupted_run(tiny_json, registry, tmp_path):
