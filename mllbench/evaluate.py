@@ -27,7 +27,7 @@ def task_hash(ds: ImageDataset) -> str:
 
 def class_embeddings(model: VisionLanguageModel, info: TaskInfo) -> np.ndarray:
     """Prompt-ensemble class embeddings: mean of normalised prompts, renormalised. Each prompt
-    is encoded alone (``canonical_compute``), so the result does not depend on --batch-size."""
+    is encoded canonically (``canonical_compute``), so the result does not depend on --batch-size."""
     prompts = [t.format(c) for c in info.classnames for t in info.templates]
     emb = canonical_compute(model.encode_texts, prompts).reshape(len(info.classnames), len(info.templates), -1)
     return l2_normalize(l2_normalize(emb).mean(axis=1))

@@ -22,11 +22,12 @@ import numpy as np
 
 from mllbench.graph import SemanticGraph
 from mllbench.mll import cosine
-from mllbench.registry.store import STR, Store, atomic_h5, canonical_compute, open_checked, text_key
+from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, open_checked,
+                                     text_key)
 from mllbench.types import MllbenchError, VisionLanguageModel
 
 Progress = Callable[[int, int], None]  # (done, total)
-PARTIAL_LAYOUT = 2  # per-image done mask; older scratch files are restarted
+PARTIAL_LAYOUT = 3  # per-image done mask, captions of CANONICAL_BATCHING; older scratch files restart
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
 
 
@@ -36,6 +37,8 @@ def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]
     f = open_checked(path, f"label of {model_id}")
     images = {r.decode() if isinstance(r, bytes) else r: i for i, r in enumerate(f["image_refs"][:])}
     captions = {k: i for i, k in enumerate(f["caption_keys"][:])}
+    if f.attrs.get("batching") != CANONICAL_BATCHING:  # caption vectors of another batching: recompute
+        captions = {}
     return images, captions, f
 
 
@@ -44,7 +47,7 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
     if not path.exists():
         return False
     with open_checked(path, f"label of {model_id}") as f:
-        return f.attrs.get("graph_hash") == graph.hash
+        return f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
 
 
 def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:
@@ -149,7 +152,7 @@ def label_model(store: Store, graph: SemanticGraph, model_id: str,
             texts = writer.caption_texts()
             if texts:
                 model = load_model()
-                writer.commit_captions(canonical_compute(model.encode_texts, texts))  # each caption alone
+                writer.commit_captions(canonical_compute(model.encode_texts, texts))
             if progress:
                 progress(writer.n_done, writer.total)
             for start in writer.pending():
@@ -181,7 +184,7 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
     captions = merged(len(graph.captions), need_captions, part.get("caption_emb"),
                       [old_captions.get(k) for k in caption_keys], old and old["caption_emb"])
     with atomic_h5(final) as f:
-        f.attrs.update({"model_id": model_id, "graph_hash": graph.hash,
+        f.attrs.update({"model_id": model_id, "graph_hash": graph.hash, "batching": CANONICAL_BATCHING,
                         "node_hash": graph.node_hash, "image_hash": graph.image_hash})
         f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
         f["caption_keys"] = np.array(caption_keys, dtype="S40")

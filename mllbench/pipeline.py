@@ -103,9 +103,8 @@ class Session:
         return self._services[key]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Caption embeddings through the on-disk cache (no model needed on a hit), each
-        computed alone (``registry.store.canonical_compute``) unless the embedder is
-        ``batch_invariant``."""
+        """Caption embeddings through the on-disk cache (no model needed on a hit), computed
+        canonically (``registry.store.canonical_compute``): a vector is a function of its text."""
         cache = self._keyed(f"embeddings:{self.embedder}", lambda: self.store.embedding_cache(self.embedder))
         return cache.get(list(texts), _TextEncoder(lambda: self._service("embedder", self.embedder)),
                          self._progress(f"embed texts ({self.embedder})"))
@@ -133,8 +132,8 @@ class Session:
         return [list(c) for c in many(requests)] if many else [list(captioner(*r)) for r in requests]
 
     def encode_text(self, model_id: str, texts: Sequence[str]) -> np.ndarray:
-        """A hub model's text embeddings, cached per model in the registry; each missing text
-        is encoded alone (``registry.store.canonical_compute``), so its vector does not depend
+        """A hub model's text embeddings, cached per model in the registry; missing texts are
+        encoded canonically (``registry.store.canonical_compute``), so a vector does not depend
         on the cache's history or on ``--batch-size``. The model stays loaded afterwards."""
         cache = self._keyed(f"text:{model_id}", lambda: self.store.text_cache(model_id))
         return cache.get(list(texts), _TextEncoder(lambda: self.model(model_id).encode_texts),
@@ -316,7 +315,7 @@ class Session:
 
 class _TextEncoder:
     """The text cache's compute: ``make()``'s encoder, made (a model or embedder loaded) only
-    when a text is missing; the cache hands it one text per call, in one torch thread
+    when a text is missing, with the encoder's canonical batching
     (``registry.store.canonical_compute``)."""
 
     def __init__(self, make: Callable[[], Callable]):
@@ -330,6 +329,10 @@ class _TextEncoder:
     @property
     def batch_invariant(self) -> bool:
         return bool(getattr(self._encoder(), "batch_invariant", False))
+
+    @property
+    def text_batching(self) -> str | None:
+        return getattr(self._encoder(), "text_batching", None)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return self._encoder()(texts)

