@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -47,15 +48,15 @@ class SemanticGraph:
     def images_of(self, node: int) -> np.ndarray:
         return self.node_images[self.node_ptr[node]:self.node_ptr[node + 1]]
 
-    @property
+    @cached_property  # hashed once: a run asks for it per task and model
     def node_hash(self) -> str:
         return _sha(self.wnids, self.captions)
 
-    @property
+    @cached_property
     def image_hash(self) -> str:
         return _sha(self.image_refs, [self.node_ptr.tobytes().hex(), self.node_images.tobytes().hex()])
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return _sha([self.node_hash, self.image_hash, self.settings])
 

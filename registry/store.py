@@ -26,6 +26,7 @@ import json
 import os
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -38,6 +39,7 @@ SCHEMA_VERSION = 1
 STR = h5py.string_dtype("utf-8")
 
 
+@lru_cache(maxsize=2**17)  # a run looks up each graph caption once per task
 def text_key(text: str) -> bytes:
     """Content key of a text (captions, prompts): sha1 hex as bytes."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest().encode()
