@@ -324,7 +324,7 @@ def run(state: State, task_spec, method, k, alpha, nodes_per_class, normalize_z,
         result, path = run_method(session, method, tasks_, params, k, logit_scale, weighting)
     from rich.table import Table
 
-    t = Table(title=f"{method} (k={k}) on {session.bench.name}")
+    t = Table(title=f"{method} (k={result['params']['k']}) on {session.bench.name}")
     t.add_column("task")
     t.add_column("accuracy", justify="right")
     t.add_column("models reused", overflow="fold")

@@ -33,7 +33,7 @@ from mllbench.labeling import GraphLabels
 from mllbench.params import check_params
 from mllbench.ranking import top
 from mllbench.registry.store import Store, atomic_file, load_graph, save_graph
-from mllbench.reuse import DEFAULT_WEIGHTING, reuse_ensemble
+from mllbench.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, reuse_ensemble
 from mllbench.types import MllbenchError, SelectionContext, TaskInfo, VisionLanguageModel
 
 RESULT_SCHEMA = 2  # 2: per-task "predictions" and "labels" per test image (leaderboard intervals)
@@ -385,10 +385,19 @@ def environment() -> dict:
 
 def run_method(session: Session, method: str, tasks: Sequence[str], params: dict, k: int,
                logit_scale: float = 100.0, weighting: str = DEFAULT_WEIGHTING) -> tuple[dict, Path]:
-    """Select + reuse + evaluate on ``tasks``; write one versioned result JSON."""
+    """Select + reuse + evaluate on ``tasks``; write one versioned result JSON.
+
+    The reuse settings may also come in ``params`` (``-p weighting=entropy``): they are used,
+    not only recorded, so a result's params always say how it was made.
+    """
     bench = session.bench
     ids = [m["id"] for m in bench.models]
+    params = dict(params)
+    k, logit_scale, weighting = (params.pop(name, value) for name, value in
+                                 (("k", k), ("logit_scale", logit_scale), ("weighting", weighting)))
     check_params({"k": k, "logit_scale": logit_scale}, len(ids))  # before any model runs
+    if weighting not in WEIGHTINGS:
+        raise MllbenchError(f"--weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}")
     check_selector_params(bench.host.get("selector", method), params)
     if bench.table is None:
         session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector

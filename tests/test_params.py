@@ -118,3 +118,27 @@ def test_python_api_checks_the_same_ranges(tiny_json, registry):
     with pytest.raises(MllbenchError, match="--ks needs at least one value"):
         k_sweep(s, tasks, {}, ReuseOptions(), 0.7, ks=())
     assert not list(registry.rglob("*.h5"))
+
+
+def test_reuse_settings_given_as_params_are_used_not_only_recorded(cli, tiny_json, registry):
+    """`-p weighting=entropy` once wrote weighting=entropy into the result's params while the
+    ensemble used the --weighting default: the params must say how the result was made."""
+    import json
+    from pathlib import Path
+
+    def result(*options: str) -> dict:
+        code, out = cli("-q", "-b", tiny_json, "--registry", str(registry), "--embedder", "hashing",
+                        "run", "--method", "mll", "--k", "3", *options)
+        assert code == 0, out
+        return json.loads(Path(out.strip().splitlines()[-1].split(" to ")[-1]).read_text())
+
+    via_param, via_flag = result("-p", "weighting=uniform"), result("--weighting", "uniform")
+    assert via_param["params"] == via_flag["params"] and via_param["params"]["weighting"] == "uniform"
+    assert ({t: r["predictions"] for t, r in via_param["tasks"].items()}
+            == {t: r["predictions"] for t, r in via_flag["tasks"].items()})
+    code, out = cli("-q", "-b", tiny_json, "--registry", str(registry), "--embedder", "hashing",
+                    "run", "--method", "mll", "-p", "weighting=loudest")
+    one_line_error(code, out, "--weighting", "inverse-entropy, entropy, uniform", "got 'loudest'")
+    code, out = cli("-q", "-b", tiny_json, "--registry", str(registry), "--embedder", "hashing",
+                    "run", "--method", "mll", "-p", "k=0")
+    one_line_error(code, out, "--k", "between 1 and 3", "got 0")
