@@ -103,6 +103,7 @@ def test_similarity_blocks_give_eq5_of_the_whole_matrix(tiny_json, registry, tmp
         f.create_dataset("x", data=data, chunks=(256, 3))
         rows = np.array([0, 1, 5, 300, 301, 1999])
         np.testing.assert_array_equal(read_rows(f["x"], rows, gap=8), data[rows])
+        np.testing.assert_array_equal(read_rows(f["x"], np.arange(2000), span=512), data)  # runs cut at 512
 
 
 def test_interrupted_labeling_resumes_and_matches_an_uninterrupted_run(tiny_json, registry, tmp_path):
