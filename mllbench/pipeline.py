@@ -370,8 +370,17 @@ def _hash(obj: Any) -> str:
 
 def benchmark_hash(bench: Benchmark) -> str:
     """The definition's hash a result records, so results of another definition never mix
-    (``mllbench results import`` checks it too)."""
-    return _hash(bench.path.read_text())
+    (``mllbench results import`` checks it too). A table benchmark's results are functions of
+    its table (the user's ``--lovm-dir`` copy or the pinned download), so its hash covers
+    the table's contents as well: results made on another table are never merged."""
+    definition = bench.path.read_text()
+    table = bench.table
+    if table is None:
+        return _hash(definition)
+    arrays = {"accuracy": table.accuracy, **{f"feature:{k}": v for k, v in table.features.items()}}
+    return _hash([definition, list(table.models), list(table.tasks), table.target, table.source,
+                  {name: hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
+                   for name, values in arrays.items()}])
 
 
 def environment() -> dict:

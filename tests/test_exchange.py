@@ -203,3 +203,23 @@ def test_image_results_travel_with_their_per_image_outcomes_and_graph(cli, tiny_
     code, out = cli(*base, "--registry", str(fresh), "results", "import", str(other))
     assert code == 2 and f"made on semantic graph feedfacecafe, this registry's is {graph}" in out, out
     assert snapshot(fresh) == before
+
+
+def test_results_made_on_another_lovm_table_are_refused(lovm, cli, exported, tmp_path):
+    """The same benchmark definition with one table value changed: another benchmark hash, so
+    import refuses the file in one line and writes nothing."""
+    import csv
+
+    _, archive = exported
+    other = lovm_tables.make_lovm_tables(tmp_path / "other")
+    path = other / "eval_table_features.csv"
+    rows = list(csv.DictReader(path.open()))
+    rows[0]["acc1"] = str(float(rows[0]["acc1"]) + 0.01)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    code, out = cli("-q", "-b", "lovm", "--lovm-dir", str(other), "--registry", str(tmp_path / "D"),
+                    "results", "import", str(archive))
+    assert code == 2 and len(out.strip().splitlines()) == 1 and "hash" in out, out
+    assert not (tmp_path / "D").exists() or not list((tmp_path / "D").rglob("*.json"))
