@@ -4,7 +4,11 @@ A label stores what makes any s^v_{m,x} computable without the model: the
 model's embedding of every graph image and of every node caption (float16).
 That is O((images + nodes) x d), not the dense images x nodes matrix: at the
 paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
-per model instead of ~12 GB.
+per model instead of ~12 GB. It also stores each image's ``TOP_NODES`` most
+similar nodes of the whole graph (``top_nodes``, int32), from which a selection
+of thousands of nodes reads Eq. 5's argmax instead of computing it densely
+(``mllbench.mll.top_node_hits``); they are recomputed whenever the label is
+assembled, as they depend on every node.
 
 Labels grow: rows are keyed by image reference and caption hash, so after
 the graph gains nodes or images only the new rows are computed. A run writes
@@ -21,7 +25,7 @@ import h5py
 import numpy as np
 
 from mllbench.graph import SemanticGraph
-from mllbench.mll import cosine
+from mllbench.mll import cosine, top_nodes
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, open_checked,
                                      text_key)
 from mllbench.types import MllbenchError, VisionLanguageModel
@@ -47,7 +51,9 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
     if not path.exists():
         return False
     with open_checked(path, f"label of {model_id}") as f:
-        return f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
+        # a label without top nodes (made before they were stored) is re-assembled from its own rows
+        return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
+                and "top_nodes" in f)
 
 
 def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:
@@ -166,7 +172,7 @@ def label_model(store: Store, graph: SemanticGraph, model_id: str,
 def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],
               need_images: list[int], need_captions: list[int], old_images: dict,
               old_captions: dict, old: h5py.File | None, part: h5py.File) -> None:
-    """Merge reused rows of the old label with the new ones, in graph order."""
+    """Merge reused rows of the old label with the new ones, in graph order, and rank each image's top nodes."""
     def merged(n: int, need: list[int], new, reuse_rows: list[int | None], old_data) -> np.ndarray:
         dim = new.shape[1] if new is not None else old_data.shape[1]
         out = np.zeros((n, dim), dtype=np.float16)
@@ -190,6 +196,7 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
         f["caption_emb"] = captions
+        f["top_nodes"] = top_nodes(images, captions, max_bytes=SIM_BLOCK_BYTES)
 
 
 def read_rows(data: np.ndarray | h5py.Dataset, rows: np.ndarray, gap: int = 256, span: int = 4096) -> np.ndarray:
@@ -249,9 +256,19 @@ class GraphLabels:
         """
         return next(self.similarity_blocks(model_id, nodes, max_bytes=None))
 
-    def similarity_blocks(self, model_id: str, nodes: np.ndarray,
-                          max_bytes: int | None = SIM_BLOCK_BYTES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """:meth:`similarities` in blocks of whole nodes, each sim at most ~``max_bytes`` (None: one block).
+    def node_images(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(images, image_node): the label rows of ``nodes``' images, node after node, and the
+        position in ``nodes`` of each one's node (an image of several nodes appears once per node)."""
+        per_node = [self.graph.images_of(v) for v in nodes]
+        sizes = np.array([len(p) for p in per_node], np.int64)
+        images = np.concatenate(per_node) if per_node else np.zeros(0, np.int64)
+        return images, np.repeat(np.arange(len(per_node)), sizes)
+
+    def similarity_blocks(self, model_id: str, nodes: np.ndarray, max_bytes: int | None = SIM_BLOCK_BYTES,
+                          pairs: tuple[np.ndarray, np.ndarray] | None = None,
+                          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`similarities` in blocks of whole nodes, each sim at most ~``max_bytes`` (None: one block),
+        for ``pairs`` (images, image_node) as :meth:`node_images` orders them (default: all of ``nodes``').
 
         Why: a task of 1,000 classes selects ~5,000 nodes of ~75 images each, whose dense
         sim would be ~375k x 5,000 float32 = 7.5 GB; blocks keep a selection's memory
@@ -262,20 +279,27 @@ class GraphLabels:
         """
         f = self._label(model_id)
         nodes = np.asarray(nodes)
-        per_node = [self.graph.images_of(v) for v in nodes]
-        sizes = np.array([len(p) for p in per_node], np.int64)
-        unique = np.unique(np.concatenate(per_node)) if per_node else np.zeros(0, np.int64)
+        images, image_node = self.node_images(nodes) if pairs is None else pairs
+        unique = np.unique(images)
         caption_emb, image_emb = self._arrays(model_id, f)
         order = np.argsort(nodes)
         caption = np.empty((len(nodes), caption_emb.shape[1]), np.float32)
         caption[order] = read_rows(caption_emb, nodes[order])
         rows = read_rows(image_emb, unique)  # float16, each selected image once
         limit = max(1, max_bytes // (4 * max(len(nodes), 1))) if max_bytes else None
-        block = (np.cumsum(sizes) - sizes) // limit if limit else np.zeros(len(nodes), np.int64)
-        for part in np.split(np.arange(len(nodes)), np.flatnonzero(np.diff(block)) + 1):
-            images = np.concatenate([per_node[i] for i in part]) if len(part) else np.zeros(0, np.int64)
-            image = rows[np.searchsorted(unique, images)].astype(np.float32)
-            yield cosine(image, caption), np.repeat(part, sizes[part])
+        node_start = np.searchsorted(image_node, image_node)  # a block starts at a node's first pair
+        block = node_start // limit if limit else np.zeros(len(images), np.int64)
+        for part in np.split(np.arange(len(images)), np.flatnonzero(np.diff(block)) + 1):
+            image = rows[np.searchsorted(unique, images[part])].astype(np.float32)
+            yield cosine(image, caption), image_node[part]
+
+    def top_nodes(self, model_id: str, images: np.ndarray) -> np.ndarray:
+        """Rows ``images`` (any order, repeats allowed) of the label's ``top_nodes`` (see mllbench.mll)."""
+        f = self._label(model_id)
+        if "top_nodes" not in f:
+            raise MllbenchError(f"the label of {model_id!r} has no top nodes; run `mllbench label` to update it")
+        unique, inverse = np.unique(images, return_inverse=True)
+        return read_rows(f["top_nodes"], unique)[inverse]
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from mllbench.hookspecs import hookimpl
-from mllbench.mll import (class_precision, l2_normalize, node_hits, precision_from_hits, reuse_metric,
-                         transfer_matrix)
+from mllbench.mll import (TOP_NODES_MIN_WORK, class_precision, l2_normalize, node_hits, precision_from_hits,
+                         reuse_metric, top_node_hits, transfer_matrix)
 from mllbench.params import check_params
-from mllbench.types import SelectionContext
+from mllbench.types import LabelView, SelectionContext
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -23,6 +23,27 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
     return l2_normalize(np.stack([l2_normalize(flat[a:b]).mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
+def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
+                       min_work: int = TOP_NODES_MIN_WORK) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 5's (hits, images) per selected node for one model.
+
+    Dense when images x |V^Selected| is at most ``min_work`` (bit for bit the full matrix's
+    argmax, as the embedded benchmark's tasks are); above, from the label's top nodes, with
+    only the images none of whose top nodes is selected scored densely.
+    """
+    images, image_node = labels.node_images(selected)
+    correct, dense = np.zeros(len(selected)), np.ones(len(images), bool)
+    if len(images) * len(selected) > min_work:
+        in_selected = np.zeros(len(labels.wnids), bool)
+        in_selected[selected] = True
+        decided, hit = top_node_hits(labels.top_nodes(model_id, images), selected[image_node], in_selected)
+        correct, dense = np.bincount(image_node, weights=hit, minlength=len(selected)), ~decided
+    if dense.any():
+        for sim, node in labels.similarity_blocks(model_id, selected, pairs=(images[dense], image_node[dense])):
+            correct += node_hits(sim, node, len(selected))[0]
+    return correct, np.bincount(image_node, minlength=len(selected)).astype(np.float64)
+
+
 def mll_select(ctx: SelectionContext) -> np.ndarray:
     params = ctx.params
     check_params(params)
@@ -31,9 +52,7 @@ def mll_select(ctx: SelectionContext) -> np.ndarray:
                                   normalize_z=bool(params.get("normalize_z", False)))
     p_v = []
     for model in ctx.models:  # one model's label in memory at a time, its images in blocks
-        hits = [node_hits(sim, image_node, len(selected))
-                for sim, image_node in ctx.labels.similarity_blocks(model.id, selected)]
-        p_v.append(precision_from_hits(*np.sum(hits, axis=0)))
+        p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected)))
     return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
 
 
