@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from mllbench.graph import SemanticGraph
-from mllbench.mll import cosine, top_nodes
+from mllbench.mll import TOP_NODES, cosine, top_nodes
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, open_checked,
                                      text_key)
 from mllbench.types import MllbenchError, VisionLanguageModel
@@ -51,9 +51,10 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
     if not path.exists():
         return False
     with open_checked(path, f"label of {model_id}") as f:
-        # a label without top nodes (made before they were stored) is re-assembled from its own rows
+        # a label without top nodes (made before they were stored), or with another number of them,
+        # is re-assembled from its own rows
         return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
-                and "top_nodes" in f)
+                and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids)))
 
 
 def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:

@@ -5,7 +5,7 @@ import pytest
 
 from mllbench.graph import SemanticGraph
 from mllbench.labeling import GraphLabels, LabelWriter, label_is_current, label_model
-from mllbench.mll import cosine, top_node_hits, top_nodes
+from mllbench.mll import TOP_NODES, cosine, top_node_hits, top_nodes
 from mllbench.plugins.selector_mll import selected_node_hits
 from mllbench.registry.store import Store
 
@@ -96,14 +96,18 @@ def test_a_label_without_top_nodes_is_upgraded_without_a_model(tmp_path):
     store, graph = Store(tmp_path / "registry"), small_graph()
     write_label(store, graph, "m", seed=3)
     path = store.label_path("m")
-    with h5py.File(path, "a") as f:
-        before = {k: f[k][:] for k in ("image_emb", "caption_emb", "top_nodes")}
-        del f["top_nodes"]  # as labels were written before top nodes were stored
-    assert not label_is_current(store, graph, "m")
-    status = label_model(store, graph, "m", load_model=lambda: pytest.fail("a model was loaded"),
-                         open_image=lambda ref: pytest.fail("an image was opened"))
-    assert status == "updated" and label_is_current(store, graph, "m")
     with h5py.File(path, "r") as f:
-        for key, data in before.items():
-            np.testing.assert_array_equal(f[key][:], data)
-        assert f["top_nodes"].dtype == np.int32 and f["top_nodes"].shape == (len(graph.image_refs), 16)
+        before = {k: f[k][:] for k in ("image_emb", "caption_emb", "top_nodes")}
+    assert before["top_nodes"].dtype == np.int32 and before["top_nodes"].shape == (len(graph.image_refs), TOP_NODES)
+    for old in (None, before["top_nodes"][:, :3]):  # written before top nodes; with another K
+        with h5py.File(path, "a") as f:
+            del f["top_nodes"]
+            if old is not None:
+                f["top_nodes"] = old
+        assert not label_is_current(store, graph, "m")
+        status = label_model(store, graph, "m", load_model=lambda: pytest.fail("a model was loaded"),
+                             open_image=lambda ref: pytest.fail("an image was opened"))
+        assert status == "updated" and label_is_current(store, graph, "m")
+        with h5py.File(path, "r") as f:
+            for key, data in before.items():
+                np.testing.assert_array_equal(f[key][:], data)
