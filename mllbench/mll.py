@@ -46,6 +46,21 @@ def model_label(image_emb: np.ndarray, caption_emb: np.ndarray) -> np.ndarray:
     return cosine(image_emb, caption_emb)
 
 
+def top_k(sim: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k`` largest entries' columns, ordered by (-value, column): the first ``k`` of a
+    stable argsort of ``-sim``, as np.argmax breaks ties, without sorting whole rows (a stable
+    argsort of 9,055 nodes x 1,000 classes takes ~1 s; a partition ~0.1 s)."""
+    if k == 0:
+        return np.zeros((len(sim), 0), np.int64)
+    top = np.sort(np.argpartition(-sim, k - 1, axis=1)[:, :k], axis=1)  # a top k, by column
+    values = np.take_along_axis(sim, top, 1)
+    # a tie with the k-th value outside the partition: the lower column must win
+    for row in np.flatnonzero((sim >= values.min(1, keepdims=True)).sum(1) > k):
+        top[row] = np.sort(np.argsort(-sim[row], kind="stable")[:k])
+        values[row] = sim[row, top[row]]
+    return np.take_along_axis(top, np.argsort(-values, axis=1, kind="stable"), 1)
+
+
 def transfer_matrix(class_emb: np.ndarray, node_emb: np.ndarray, nodes_per_class: int,
                     eligible: np.ndarray | None = None,
                     normalize_z: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +77,7 @@ def transfer_matrix(class_emb: np.ndarray, node_emb: np.ndarray, nodes_per_class
     k = min(nodes_per_class, n_eligible)
     if k == 0:
         raise ValueError("no graph node is eligible for matching")
-    # stable descending sort: ties go to the lower node index
-    top = np.argsort(-sim, axis=0, kind="stable")[:k]  # (k, C)
+    top = top_k(np.ascontiguousarray(sim.T), k).T  # (k, C); ties go to the lower node index
     selected = np.unique(top)
     z = np.zeros((len(selected), sim.shape[1]), dtype=np.float32)
     row = np.searchsorted(selected, top)
@@ -97,16 +111,7 @@ def top_nodes(image_emb: np.ndarray, caption_emb: np.ndarray, k: int = TOP_NODES
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, len(image_emb), step):
         sim = cosine(np.asarray(image_emb[start:start + step], np.float32), caption_emb)
-        if k == 0:
-            continue
-        top = np.sort(np.argpartition(-sim, k - 1, axis=1)[:, :k], axis=1)  # a top k, by index
-        values = np.take_along_axis(sim, top, 1)
-        # a tie with the k-th value outside the partition: the lower index must win, as argmax's does
-        tied = np.flatnonzero((sim >= values.min(1, keepdims=True)).sum(1) > k)
-        for row in tied:
-            top[row] = np.sort(np.argsort(-sim[row], kind="stable")[:k])
-            values[row] = sim[row, top[row]]
-        out[start:start + len(sim)] = np.take_along_axis(top, np.argsort(-values, axis=1, kind="stable"), 1)
+        out[start:start + len(sim)] = top_k(sim, k)
     return out
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from mllbench.graph import SemanticGraph
 from mllbench.labeling import GraphLabels, LabelWriter, label_is_current, label_model
-from mllbench.mll import TOP_NODES, cosine, top_node_hits, top_nodes
+from mllbench.mll import TOP_NODES, cosine, top_k, top_node_hits, top_nodes
 from mllbench.plugins.selector_mll import selected_node_hits
 from mllbench.registry.store import Store
 
@@ -39,6 +39,15 @@ def test_top_nodes_order_ties_by_node_index_as_argmax_does():
     assert blocks[:, 0].tolist() == np.argmax(cosine(images, captions), axis=1).tolist()
     np.testing.assert_array_equal(blocks, top_nodes(images, captions, k=3))
     assert top_nodes(images, captions[:2]).shape == (500, 2)  # K beyond the nodes: all of them
+
+
+def test_top_k_is_the_head_of_a_stable_argsort():
+    rng = np.random.default_rng(1)
+    sim = rng.integers(0, 4, (200, 30)).astype(np.float32)  # many ties, across the k-th value too
+    sim[:, ::7] = -np.inf  # as ineligible nodes are
+    for k in (1, 3, 10, 25):
+        np.testing.assert_array_equal(top_k(sim, k), np.argsort(-sim, axis=1, kind="stable")[:, :k])
+    assert top_k(sim, 0).shape == (200, 0)
 
 
 def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
