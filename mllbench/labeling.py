@@ -5,7 +5,7 @@ model's embedding of every graph image and of every node caption (float16).
 That is O((images + nodes) x d), not the dense images x nodes matrix: at the
 paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
 per model instead of ~12 GB. It also stores each image's ``TOP_NODES`` most
-similar nodes of the whole graph (``top_nodes``, int32), from which a selection
+similar nodes of the whole graph (``top_nodes``), from which a selection
 of thousands of nodes reads Eq. 5's argmax instead of computing it densely
 (``mllbench.mll.top_node_hits``); they are recomputed whenever the label is
 assembled, as they depend on every node.

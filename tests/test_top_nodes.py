@@ -107,7 +107,7 @@ def test_a_label_without_top_nodes_is_upgraded_without_a_model(tmp_path):
     path = store.label_path("m")
     with h5py.File(path, "r") as f:
         before = {k: f[k][:] for k in ("image_emb", "caption_emb", "top_nodes")}
-    assert before["top_nodes"].dtype == np.int32 and before["top_nodes"].shape == (len(graph.image_refs), TOP_NODES)
+    assert before["top_nodes"].dtype == np.uint16 and before["top_nodes"].shape == (len(graph.image_refs), TOP_NODES)
     for old in (None, before["top_nodes"][:, :3]):  # written before top nodes; with another K
         with h5py.File(path, "a") as f:
             del f["top_nodes"]
