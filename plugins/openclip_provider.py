@@ -116,7 +116,8 @@ class OpenClipModel:
         import torch
 
         tower = self.model.text
-        keys = [(self.tower_key(), row.cpu().numpy().tobytes()) for row in tokens]
+        tower_key = self.tower_key()
+        keys = [(tower_key, row.cpu().numpy().tobytes()) for row in tokens]
         pooled = [_POOLED.get(key) for key in keys]
         if any(p is None for p in pooled):
             mask = (tokens != tower.config.pad_token_id).long()

@@ -24,14 +24,16 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
 
 
 def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
+                       pairs: tuple[np.ndarray, np.ndarray],
                        min_work: int = TOP_NODES_MIN_WORK) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 5's (hits, images) per selected node for one model.
 
+    ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     Dense when images x |V^Selected| is at most ``min_work`` (bit for bit the full matrix's
     argmax, as the embedded benchmark's tasks are); above, from the label's top nodes, with
     only the images none of whose top nodes is selected scored densely.
     """
-    images, image_node = labels.node_images(selected)
+    images, image_node = pairs
     correct, dense = np.zeros(len(selected)), np.ones(len(images), bool)
     if len(images) * len(selected) > min_work:
         in_selected = np.zeros(len(labels.wnids), bool)
@@ -50,9 +52,10 @@ def mll_select(ctx: SelectionContext) -> np.ndarray:
     selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
                                   int(params.get("nodes_per_class", 5)), eligible=ctx.labels.n_images > 0,
                                   normalize_z=bool(params.get("normalize_z", False)))
+    pairs = ctx.labels.node_images(selected)
     p_v = []
     for model in ctx.models:  # one model's label in memory at a time, its images in blocks
-        p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected)))
+        p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected, pairs)))
     return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
 
 

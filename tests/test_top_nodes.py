@@ -89,11 +89,11 @@ def test_top_node_path_gives_the_dense_hits_on_a_real_label(tmp_path):
     for size in (2, 5, 20, 60, len(eligible)):
         for _ in range(3):
             selected = np.sort(rng.choice(eligible, size, replace=False))
-            dense = selected_node_hits(labels, "m", selected, min_work=2**62)
-            top = selected_node_hits(labels, "m", selected, min_work=0)
+            images, image_node = labels.node_images(selected)
+            dense = selected_node_hits(labels, "m", selected, (images, image_node), min_work=2**62)
+            top = selected_node_hits(labels, "m", selected, (images, image_node), min_work=0)
             np.testing.assert_array_equal(top[0], dense[0])
             np.testing.assert_array_equal(top[1], dense[1])
-            images, image_node = labels.node_images(selected)
             in_selected = np.isin(np.arange(len(graph.wnids)), selected)
             decided, _ = top_node_hits(labels.top_nodes("m", images), selected[image_node], in_selected)
             undecided.append(int((~decided).sum()))
