@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCH = ["torch==2.13.0", "torchvision==0.28.0"]
 DOCS = ["mkdocs", "mkdocs-material"]  # tox -e docs (Python 3.11)
 BROWSER = ["playwright"]  # tox -e py311-browser (its driver; the browser is Debian's chromium)
-FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *DOCS, *BROWSER, *TORCH]
+IMPORTS = ["import-linter"]  # tox -e imports (the floors' contracts)
+FULL = ["-e", f"{ROOT}[torch,gpt,plots,ray,data,test]", "scipy", *DOCS, *BROWSER, *IMPORTS, *TORCH]
 CORE = ["-e", f"{ROOT}[gpt,test]", "scipy"]
 PYTHONS = {"3.10": CORE, "3.12": CORE, "3.13": CORE, "3.11": FULL}
 SKIP = {"mllbench", "pip", "setuptools", "wheel"}

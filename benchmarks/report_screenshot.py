@@ -36,7 +36,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        command = [sys.executable, "-c", "from mllbench.cli import main; main()", "-q", "-b", args.benchmark,
+        command = [sys.executable, "-c", "from mllbench.cli.main import main; main()", "-q", "-b", args.benchmark,
                    *(["--registry", args.registry] if args.registry else []), "report", "--out", str(site),
                    *(["--experiments", args.experiments] if args.experiments else [])]
         subprocess.run(command, check=True)

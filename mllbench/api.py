@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from mllbench.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, reuse_ensemble, softmax, top_k_models
-from mllbench.types import MllbenchError, TaskInfo
+from mllbench.maths.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, reuse_ensemble, softmax, top_k_models
+from mllbench.core.types import MllbenchError, TaskInfo
 
 if TYPE_CHECKING:
-    from mllbench.imageset import ImageSet
-    from mllbench.pipeline import Reporter, Session
+    from mllbench.pipeline.imageset import ImageSet
+    from mllbench.pipeline.session import Reporter, Session
 
 DEFAULT_BENCHMARK = "embedded"
 USER_TASK = "user task"  # the name of a task given without one
@@ -42,7 +42,7 @@ ImagesLike = Union[str, Path, Sequence[Union[str, Path]], "ImageSet"]
 # --- hubs -------------------------------------------------------------------------------------
 
 def default_registry(benchmark: str) -> Path:
-    from mllbench.downloads import cache_root
+    from mllbench.core.downloads import cache_root
 
     return cache_root() / "registry" / Path(benchmark).stem
 
@@ -64,9 +64,9 @@ def make_session(benchmark: str, registry: str | Path | None, options: Mapping[s
 
     The one place both the CLI and :func:`open` build it, so they read the same registry the same way.
     """
-    from mllbench.benchmark import load_benchmark
-    from mllbench.host import get_host
-    from mllbench.pipeline import Session
+    from mllbench.host.benchmark import load_benchmark
+    from mllbench.host.plugins import get_host
+    from mllbench.pipeline.session import Session
     from mllbench.registry.store import Store
 
     bench = load_benchmark(get_host(), str(benchmark))
@@ -117,7 +117,7 @@ def read_classes_file(path: str | Path) -> list[str]:
 def task_from_dict(data: Mapping[str, Any], name: str = USER_TASK, where: str = "the task") -> TaskInfo:
     """A TaskInfo from a task file's fields (``classes`` is taken for ``classnames``), checked:
     every error names the field to fix. Defaults are a benchmark entry's (``entry_info``)."""
-    from mllbench.benchmark import entry_info
+    from mllbench.host.benchmark import entry_info
 
     data = dict(data)
     if "classes" in data and "classnames" not in data:
@@ -214,8 +214,8 @@ class Hub:
 
         Models are loaded only to label those the registry has no label for.
         """
-        from mllbench.params import check_params
-        from mllbench.pipeline import check_selector_params
+        from mllbench.contract.options import check_params
+        from mllbench.pipeline.run import check_selector_params
 
         session = self.session
         info = self.task(task)
@@ -259,7 +259,7 @@ class Selection:
     @property
     def ranking(self) -> list[tuple[str, float]]:
         """Every hub model by its mean score over the classes, best first (``run``'s model_scores)."""
-        from mllbench.ranking import top
+        from mllbench.maths.ranking import top
 
         mean = self.scores.mean(1)
         return [(self.hub.models[m], float(mean[m])) for m in top(mean, len(mean))]
@@ -283,7 +283,7 @@ class Selection:
         in the registry, so an interrupted call resumes with the models it had not finished. Files
         that do not decode are skipped and listed. A folder with one sub-folder per class (named
         as the classes) is also scored."""
-        from mllbench.imageset import (ImageSet, cached_similarities, folder_labels, list_images, open_image,
+        from mllbench.pipeline.imageset import (ImageSet, cached_similarities, folder_labels, list_images, open_image,
                                        similarities)
 
         session = self.hub.session
@@ -355,8 +355,8 @@ class Predictions:
         return None if self.labels is None else float(np.mean(self.predicted == self.labels))
 
     def interval(self, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-        """The accuracy's percentile-bootstrap interval over images (``mllbench.stats``, seeded)."""
-        from mllbench.stats import bootstrap, interval
+        """The accuracy's percentile-bootstrap interval over images (``mllbench.maths.stats``, seeded)."""
+        from mllbench.maths.stats import bootstrap, interval
 
         if self.labels is None:
             raise MllbenchError("these images have no labels (no class folders), so there is no accuracy")

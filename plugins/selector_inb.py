@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mllbench.hookspecs import hookimpl
-from mllbench.types import MllbenchError, SelectionContext
+from mllbench.contract import hookimpl, MllbenchError, SelectionContext
 
 
 def imagenet_accuracy(ctx: SelectionContext) -> np.ndarray:

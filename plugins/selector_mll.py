@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mllbench.hookspecs import hookimpl
-from mllbench.mll import (TOP_NODES_MIN_WORK, class_precision, l2_normalize, node_hits, precision_from_hits,
-                         reuse_metric, top_node_hits, transfer_matrix)
-from mllbench.params import check_params
-from mllbench.types import LabelView, SelectionContext
+from mllbench.contract import (check_params, class_precision, hookimpl, l2_normalize, LabelView, node_hits,
+                              precision_from_hits, reuse_metric, SelectionContext, top_node_hits,
+                              TOP_NODES_MIN_WORK, transfer_matrix)
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:

@@ -25,10 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from mllbench.hookspecs import hookimpl
-from mllbench.mll import l2_normalize
+from mllbench.contract import hookimpl, l2_normalize, MllbenchError, SelectionContext, TaskInfo
 from mllbench.plugins.selector_inb import imagenet_accuracy
-from mllbench.types import MllbenchError, SelectionContext, TaskInfo
 
 FEATURES = ("text_acc1", "text_f1", "intraclass_sim", "inter_close", "intra_close",
             "superclass_metric", "imagenet_score")
@@ -48,7 +46,7 @@ def synonyms(classname: str, max_words: int = 4) -> list[str]:
 
 @lru_cache(maxsize=None)
 def _synonyms(classname: str, max_words: int) -> tuple[str, ...]:  # once per class and process
-    from mllbench.wordnet import wordnet
+    from mllbench.contract import wordnet
 
     wn = wordnet()
     senses = wn.senses(classname)
@@ -207,6 +205,7 @@ def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
 
 modelgpt_select.scores_are_accuracy = lambda params: params.get("target") == "raw"
 modelgpt_select.prepare = modelgpt_prepare
+modelgpt_select.features, modelgpt_select.feature_groups = FEATURES, GROUPS  # `experiment modelgpt-subsets`
 
 
 @hookimpl

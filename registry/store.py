@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +32,8 @@ from typing import Any, Callable, Iterator, Sequence
 import h5py
 import numpy as np
 
-from mllbench.types import MllbenchError
+from mllbench.core.files import atomic_file, slug  # noqa: F401 - part of the registry's API
+from mllbench.core.types import MllbenchError
 
 SCHEMA_VERSION = 1
 STR = h5py.string_dtype("utf-8")
@@ -43,28 +43,6 @@ STR = h5py.string_dtype("utf-8")
 def text_key(text: str) -> bytes:
     """Content key of a text (captions, prompts): sha1 hex as bytes."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest().encode()
-
-
-def slug(name: str) -> str:
-    """A file-safe, collision-free name for a model or task id."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:80]
-    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write; moved in place if the block succeeds, removed if not.
-
-    Every whole-file write of mllbench goes through here, so a reader never
-    sees half a file and an interrupted write leaves nothing behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -110,7 +88,7 @@ def canonical_compute(compute: Callable[[list[str]], Any], texts: Sequence[str],
     a 0.264 vs 0.251 average. A compute that guarantees this itself gets many texts per
     call: ``text_batching`` (a scheme name: the built-in open_clip models and the MiniLM
     embedder batch texts of one token length in batches of one shape,
-    ``mllbench.textbatch``) or ``batch_invariant = True`` (a hashing embedder; a remote
+    ``mllbench.maths.textbatch``) or ``batch_invariant = True`` (a hashing embedder; a remote
     API, whose requests are taken not to mix texts; it gets all texts in one call). Any
     other compute gets each text alone, the only batch whose composition is a function of
     the text. With torch, the first call has one text: it may load the model (and torch),
@@ -334,7 +312,7 @@ class Store:
 
 
 def save_graph(store: Store, graph) -> None:
-    """Persist a :class:`mllbench.graph.SemanticGraph` atomically."""
+    """Persist a :class:`mllbench.semantic.graph.SemanticGraph` atomically."""
     with Store.locked(store.root), atomic_h5(store.graph_path) as f:
         f.attrs.update({"hash": graph.hash, "node_hash": graph.node_hash,
                         "image_hash": graph.image_hash, "settings": graph.settings,
@@ -347,7 +325,7 @@ def save_graph(store: Store, graph) -> None:
 
 def load_graph(store: Store):
     """The stored graph, or None if no graph was built yet."""
-    from mllbench.graph import SemanticGraph
+    from mllbench.semantic.graph import SemanticGraph
 
     if not store.graph_path.exists():
         return None

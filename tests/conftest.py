@@ -33,7 +33,7 @@ TINY_CFG = {"embed_dim": 32,
 def only_builtin_plugins(monkeypatch):
     """Keep installed third-party plugins out unless a test asks for them."""
     monkeypatch.setenv("MLLBENCH_PLUGINS", BUILTINS)
-    from mllbench.host import get_host
+    from mllbench.host.plugins import get_host
 
     get_host.cache_clear()
     yield
@@ -140,7 +140,7 @@ def run_cli(*args: str) -> tuple[int, str]:
     import contextlib
     import io
 
-    from mllbench.cli import main
+    from mllbench.cli.main import main
 
     out = io.StringIO()
     code = 0

@@ -93,9 +93,9 @@ def read_rows(directory: Path, name: str = "eval_table_features.csv") -> list[di
 def published_tables() -> Path | None:
     """LOVM's own files: benchmarks/reference/lovm, else the product's pinned download
     (cached, or fetched now when the network allows); None when neither works."""
-    from mllbench.downloads import pinned_files
-    from mllbench.lovm import FILES, SOURCE_COMMIT, SOURCE_FILES, SOURCE_URL
-    from mllbench.types import MllbenchError
+    from mllbench.core.downloads import pinned_files
+    from mllbench.host.lovm import FILES, SOURCE_COMMIT, SOURCE_FILES, SOURCE_URL
+    from mllbench.core.types import MllbenchError
 
     if all((REFERENCE_DIR / f).is_file() for f in FILES):
         return REFERENCE_DIR

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mllbench.host import build_host
+from mllbench.host.plugins import build_host
 
 BUILTIN_SELECTORS = {"mll", "inb", "modelgpt"}
 
@@ -106,7 +106,7 @@ def test_models_and_tasks_describe_the_benchmark(cli, tiny_json):
 def test_offline_hub_tag_fails_fast_with_the_fix(monkeypatch):
     pytest.importorskip("torch")
     from mllbench.plugins.openclip_provider import load_open_clip
-    from mllbench.types import MllbenchError
+    from mllbench.core.types import MllbenchError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MllbenchError, match="not cached"):

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from mllbench.mll import class_precision, model_label, node_precision, reuse_metric, transfer_matrix
-from mllbench.reuse import ensemble_predict, ensemble_scores, entropy, top_k_models
+from mllbench.maths.mll import class_precision, model_label, node_precision, reuse_metric, transfer_matrix
+from mllbench.maths.reuse import ensemble_predict, ensemble_scores, entropy, top_k_models
 
 
 def test_eq2_label_is_cosine_of_image_and_caption_embeddings():
@@ -90,10 +90,10 @@ def test_eq9_entropy_is_the_printed_formula_and_inverse_entropy_the_default():
 def test_one_default_weighting_for_cli_experiments_and_api():
     import inspect
 
-    from mllbench.cli import experiment_k, run
-    from mllbench.experiments import ReuseOptions, k_weightings
-    from mllbench.pipeline import run_method
-    from mllbench.reuse import DEFAULT_WEIGHTING, ensemble_predict
+    from mllbench.cli.main import experiment_k, run
+    from mllbench.report.experiments import ReuseOptions, k_weightings
+    from mllbench.pipeline.run import run_method
+    from mllbench.maths.reuse import DEFAULT_WEIGHTING, ensemble_predict
 
     assert DEFAULT_WEIGHTING == "inverse-entropy"
     for fn in (run_method, ensemble_scores, ensemble_predict):

@@ -15,8 +15,6 @@ import pytest
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 
-
-
 @pytest.fixture
 def lovm(cli, tmp_path, monkeypatch):
     """A LOVM-format table and ``mllbench -b lovm --registry DIR ...`` bound to it."""
@@ -101,15 +99,31 @@ def test_importing_again_skips_duplicates_and_writes_nothing(lovm, exported, tmp
     assert code == 0 and "(3 already present" in out, out
 
 
-def test_a_new_result_is_imported_beside_the_present_ones(lovm, exported, tmp_path):
+def test_a_rerun_of_the_same_configuration_is_a_duplicate_whenever_it_was_made(lovm, exported, tmp_path):
+    """Identity is content and configuration: not the second a result was written, nor its run time."""
     source, archive = exported
     target = tmp_path / "B"
-    code, out = lovm(target, "run", "-m", "inb")  # the same configuration, run here later
+    code, out = lovm(target, "run", "-m", "inb")  # the same configuration, run here
     assert code == 0, out
-    code, out = lovm(target, "results", "import", str(archive))
-    assert code == 0 and "imported 3 result(s)" in out, out
+    def elsewhere_and_later(d: dict) -> None:
+        for r in d["results"]:
+            r.update(created="2031-01-01T00:00:00+00:00", elapsed_s=1e6, environment={"machine": "elsewhere"})
+            for entry in r["tasks"].values():
+                entry["timing_s"] = {"select": 123.0, "reuse": 456.0}
+    later = rewrite(archive, tmp_path / "later.json.gz", elsewhere_and_later)
+    code, out = lovm(target, "results", "import", str(later))
+    assert code == 0 and "imported 2 result(s)" in out and "(1 already present" in out, out
     rows = [row[0] for row in csv.reader(board(lovm, target).strip().splitlines()[1:])]
     assert rows == ["inb (k=1)", "modelgpt (k=1)", "modelgpt (k=1, target=raw)", "oracle (best single model)"]
+
+
+def test_a_result_with_other_outcomes_is_imported_beside_the_present_ones(lovm, exported, tmp_path):
+    source, archive = exported
+    other = rewrite(archive, tmp_path / "other.json.gz",
+                    lambda d: d["results"][0]["tasks"]["dtd"].update(accuracy=0.123))
+    code, out = lovm(source, "results", "import", str(other))
+    assert code == 0 and "imported 1 result(s)" in out and "(2 already present" in out, out
+    assert len(list(source.rglob("*.json"))) == 4
 
 
 def corrupt(kind: str, good: Path, tmp_path: Path) -> Path:

@@ -5,9 +5,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mllbench.graph import build_graph
+from mllbench.semantic.graph import build_graph
 from mllbench.registry.store import KeyedArrays, Store, load_graph, save_graph
-from mllbench.types import MllbenchError, TaskInfo
+from mllbench.core.types import MllbenchError, TaskInfo
 
 DOG, CAT, CARNIVORE = "n02084071", "n02121808", "n02075296"
 

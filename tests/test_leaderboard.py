@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mllbench.leaderboard import BEST, MISSING, TIED, board, compare, find_row, render
-from mllbench.types import MllbenchError
+from mllbench.report.leaderboard import BEST, MISSING, TIED, board, compare, find_row, render
+from mllbench.core.types import MllbenchError
 
 DEFAULTS = {"mll": {"k": 1, "alpha": 0.7, "logit_scale": 100.0, "weighting": "entropy", "embedder": "minilm"}}
 

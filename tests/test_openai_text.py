@@ -26,7 +26,7 @@ pytest.importorskip("openai")
 from mllbench.plugins.embedders import hashing_embed  # noqa: E402
 from mllbench.plugins.openai_text import GPTCaptioner, OpenAIEmbedder, split_captions  # noqa: E402
 from mllbench.registry.store import Store  # noqa: E402
-from mllbench.types import MllbenchError  # noqa: E402
+from mllbench.core.types import MllbenchError  # noqa: E402
 
 CAT_PROMPT = ("Generate long detailed caption for the natural picture of cat in the image classification.\n"
               "e.g., “The natural picture of cat, which is ...”.\n"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mllbench.benchmark import Benchmark, load_benchmark
-from mllbench.dryrun import graph_nodes
-from mllbench.host import get_host
-from mllbench.types import MllbenchError
+from mllbench.host.benchmark import Benchmark, load_benchmark
+from mllbench.pipeline.dryrun import graph_nodes
+from mllbench.host.plugins import get_host
+from mllbench.core.types import MllbenchError
 
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / "mll"
 # Table 5 as printed: dataset -> (domain, task); with each task's number of classes
@@ -128,7 +128,7 @@ def test_class_names_are_the_authors_release(bench):
 
 
 def test_sample_wnids_are_wordnet_synsets_aligned_with_the_names(bench):
-    from mllbench import wordnet
+    from mllbench.semantic import wordnet
 
     for entry in bench.samples:
         assert len(entry["wnids"]) == len(entry["classnames"]) and len(set(entry["wnids"])) == len(entry["wnids"])
@@ -141,7 +141,7 @@ def test_sample_wnids_are_wordnet_synsets_aligned_with_the_names(bench):
 
 
 def test_graph_node_count_is_the_hypernym_closure(tmp_path):
-    from mllbench import wordnet
+    from mllbench.semantic import wordnet
 
     wnids = ["n02099601", "n02123045", "n02099601", ""]  # golden retriever, tabby cat (twice), no synset
     definition = {"name": "g", "models": [], "targets": [], "samples": [
@@ -194,7 +194,7 @@ def fake_hub_file(hf_home: Path, repo: str, name: str, data: bytes | None = None
 
 def run_mllbench(args: list[str], env: dict, prelude: str = "") -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter, so huggingface_hub reads HF_HOME from ``env``."""
-    script = f"{prelude}import sys\nfrom mllbench.cli import main\nsys.argv = ['mllbench', *{args!r}]\nmain()\n"
+    script = f"{prelude}import sys\nfrom mllbench.cli.main import main\nsys.argv = ['mllbench', *{args!r}]\nmain()\n"
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={**os.environ, **env}, cwd=Path(env["HF_HOME"]).parent)
 
@@ -298,7 +298,7 @@ def test_precision_reaches_the_provider_and_models_are_freed(tiny_json, registry
     open_clip_or_skip()
     import numpy as np
 
-    from mllbench.pipeline import Session
+    from mllbench.pipeline.session import Session
     from mllbench.registry.store import Store
 
     bench = load_benchmark(get_host(), tiny_json)
@@ -319,7 +319,7 @@ def test_precision_reaches_the_provider_and_models_are_freed(tiny_json, registry
 def test_user_provided_folders_load_in_label_order_and_build_the_graph(bench, tmp_path, monkeypatch):
     from PIL import Image
 
-    from mllbench.graph import build_graph
+    from mllbench.semantic.graph import build_graph
 
     monkeypatch.setenv("MLLBENCH_DATA_ROOT", str(tmp_path))
     for entry, folders in ((bench.task_entry("ucf101"), bench.task_entry("ucf101")["folders"]),
@@ -428,7 +428,7 @@ def test_webdataset_shards_keep_the_definitions_names_in_label_order(bench, tmp_
 
 
 def test_open_clips_published_table_covers_the_hub_and_14_targets(bench, monkeypatch):
-    from mllbench.reference import openclip_truth
+    from mllbench.report.reference import openclip_truth
 
     monkeypatch.setenv("MLLBENCH_OPENCLIP_TABLE", str(REFERENCE.parent / "openclip" / "openclip_results.csv"))
     truth, kept = openclip_truth(bench.models, bench.targets)

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from mllbench.params import check_params, check_value
-from mllbench.types import MllbenchError
+from mllbench.contract.options import check_params, check_value
+from mllbench.core.types import MllbenchError
 
 HUB = 3  # models in the tiny benchmark (tests/conftest.py)
 
@@ -97,10 +97,11 @@ def test_cli_rejects_values_out_of_range_in_one_line_before_any_model_runs(cli, 
 
 
 def test_python_api_checks_the_same_ranges(tiny_json, registry):
-    from mllbench.benchmark import load_benchmark
-    from mllbench.experiments import ReuseOptions, alpha_sweep, k_sweep
-    from mllbench.host import get_host
-    from mllbench.pipeline import Session, run_method
+    from mllbench.host.benchmark import load_benchmark
+    from mllbench.report.experiments import ReuseOptions, alpha_sweep, k_sweep
+    from mllbench.host.plugins import get_host
+    from mllbench.pipeline.run import run_method
+from mllbench.pipeline.session import Session
     from mllbench.registry.store import Store
 
     s = Session(load_benchmark(get_host(), tiny_json), Store(registry), embedder="hashing")

@@ -7,14 +7,16 @@ import h5py
 import numpy as np
 import pytest
 
-from mllbench.benchmark import load_benchmark
-from mllbench.evaluate import zero_shot
-from mllbench.host import get_host
-from mllbench.labeling import GraphLabels, label_model, read_rows
-from mllbench.mll import node_hits, node_precision, precision_from_hits
-from mllbench.pipeline import Session, ground_truth, run_method
+from mllbench.host.benchmark import load_benchmark
+from mllbench.pipeline.evaluate import zero_shot
+from mllbench.host.plugins import get_host
+from mllbench.pipeline.labeling import GraphLabels, label_model, read_rows
+from mllbench.maths.mll import node_hits, node_precision, precision_from_hits
+from mllbench.pipeline.run import run_method
+from mllbench.pipeline.session import Session
+from mllbench.pipeline.truth import ground_truth
 from mllbench.registry.store import Store
-from mllbench.types import MllbenchError
+from mllbench.core.types import MllbenchError
 
 pytestmark = pytest.mark.slow
 
@@ -222,7 +224,7 @@ def test_scoring_from_an_existing_registry_needs_no_torch(tiny_json, registry):
               "        if name.split('.')[0] in ('torch', 'open_clip', 'transformers'):\n"
               "            raise ImportError(f'{name} is blocked')\n"
               "sys.meta_path.insert(0, NoTorch())\n"
-              "from mllbench.cli import main\n"
+              "from mllbench.cli.main import main\n"
               f"sys.argv = ['mllbench', '-q', '-b', {tiny_json!r}, '--registry', {str(registry)!r}, "
               "'run', '--method', 'mll', '--k', '3']\n"
               "main()\n")

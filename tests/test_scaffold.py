@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mllbench.host import build_host
-from mllbench.scaffold import KINDS
+from mllbench.host.plugins import build_host
+from mllbench.cli.scaffold import KINDS
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 try:
@@ -66,7 +66,7 @@ def test_a_scaffolded_selector_installs_lists_runs_and_ranks(cli, tmp_path):
     env = {**os.environ, "MLLBENCH_PLUGINS": os.environ["MLLBENCH_PLUGINS"] + ",demo-pick",
            "XDG_CACHE_HOME": str(tmp_path / "cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(package)], env)
-    mllbench = [python, "-c", "import sys; sys.argv[0] = 'mllbench'; from mllbench.cli import main; main()"]
+    mllbench = [python, "-c", "import sys; sys.argv[0] = 'mllbench'; from mllbench.cli.main import main; main()"]
 
     records = {r["name"]: r for r in json.loads(run([*mllbench, "plugins", "--json"], env))}
     assert records["demo-pick"] | {"hooks": None} == {

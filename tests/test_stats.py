@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from mllbench.stats import average_ranks, bootstrap, interval, paired, sign_flip_p, win_rates
+from mllbench.maths.stats import average_ranks, bootstrap, interval, paired, sign_flip_p, win_rates
 
 
 def test_bootstrap_of_a_3_image_task_matches_exhaustive_enumeration():

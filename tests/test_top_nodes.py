@@ -3,9 +3,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mllbench.graph import SemanticGraph
-from mllbench.labeling import GraphLabels, LabelWriter, label_is_current, label_model
-from mllbench.mll import TOP_NODES, cosine, top_k, top_node_hits, top_nodes
+from mllbench.semantic.graph import SemanticGraph
+from mllbench.pipeline.labeling import GraphLabels, LabelWriter, label_is_current, label_model
+from mllbench.maths.mll import TOP_NODES, cosine, top_k, top_node_hits, top_nodes
 from mllbench.plugins.selector_mll import selected_node_hits
 from mllbench.registry.store import Store
 

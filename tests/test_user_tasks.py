@@ -61,7 +61,7 @@ def no_model_loads(monkeypatch):
     """Fail on any hub model load: Benchmark.load_model (every provider goes through it) and
     open_clip's model constructor, so no image tower (nor text tower) of a hub model is built."""
     open_clip = need_open_clip()
-    from mllbench.benchmark import Benchmark
+    from mllbench.host.benchmark import Benchmark
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a hub model was loaded: {args[1:2]}")
@@ -72,7 +72,7 @@ def no_model_loads(monkeypatch):
 @pytest.fixture
 def counted_loads(monkeypatch) -> list[str]:
     """The hub models loaded, in order (the real loader runs)."""
-    from mllbench.benchmark import Benchmark
+    from mllbench.host.benchmark import Benchmark
 
     loaded, real = [], Benchmark.load_model
 
@@ -177,7 +177,7 @@ def test_interrupted_predict_resumes_without_recomputing_the_first_model(tiny_be
 
 def test_python_api(tiny_json, registry, tiny_bench_dir):
     import mllbench
-    from mllbench.types import MllbenchError, TaskInfo
+    from mllbench.core.types import MllbenchError, TaskInfo
 
     hub = mllbench.open(tiny_json, registry=registry)
     names = ["cat", "dog", "pizza"]

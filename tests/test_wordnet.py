@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mllbench import wordnet as wn
-from mllbench.types import MllbenchError
+from mllbench.semantic import wordnet as wn
+from mllbench.core.types import MllbenchError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,9 +106,9 @@ def test_graph_from_exactly_the_shipped_file_with_every_system_wordnet_hidden(tm
         import sys
         sys.modules["nltk"] = None  # any nltk import fails
         import numpy as np
-        from mllbench import wordnet
-        from mllbench.graph import build_graph
-        from mllbench.types import TaskInfo
+        from mllbench.semantic import wordnet
+        from mllbench.semantic.graph import build_graph
+        from mllbench.core.types import TaskInfo
 
         class Sample:
             info = TaskInfo("s", ("golden retriever", "tabby"), "", "")

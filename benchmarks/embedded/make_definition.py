@@ -34,7 +34,7 @@ def task_entry(task: dict, split: str) -> dict:
 def main() -> None:
     import numpy as np
 
-    from mllbench.evaluate import zero_shot
+    from mllbench.pipeline.evaluate import zero_shot
     from mllbench.plugins.datasets import load_corpus
     from mllbench.plugins.openclip_provider import load_open_clip
 

@@ -231,7 +231,7 @@ def evaluate(models: list[str], split: str = "targets", out: Path | None = None)
     class. Its numbers stay out of the hub directories (the benchmark's model
     metadata must not be measured on target tasks).
     """
-    from mllbench.evaluate import zero_shot
+    from mllbench.pipeline.evaluate import zero_shot
     from mllbench.plugins.datasets import load_corpus
     from mllbench.plugins.openclip_provider import load_open_clip
 

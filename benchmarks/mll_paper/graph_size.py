@@ -1,6 +1,6 @@
 """Print the semantic graph's node count at the paper's scale, ours and the authors' code's way.
 
-Sec. 5.2 reports 9,055 nodes. mllbench's construction (``mllbench.graph``):
+Sec. 5.2 reports 9,055 nodes. mllbench's construction (``mllbench.semantic.graph``):
 the sample datasets' class synsets plus their whole hypernym closure. The
 authors' ``evaluation_dataset_construct.py`` instead splits each ImageNet
 class name on commas, takes every WordNet sense of every part (any part of
@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def code_variant(words: list[str], strip: bool) -> tuple[int, int]:
     """(synsets of the comma-split names, those plus their direct hyponyms), as the authors' code."""
-    from mllbench.wordnet import wordnet
+    from mllbench.semantic.wordnet import wordnet
 
     wn = wordnet()
     base = set()
@@ -35,9 +35,9 @@ def code_variant(words: list[str], strip: bool) -> tuple[int, int]:
 
 
 def main() -> None:
-    from mllbench.benchmark import load_benchmark
-    from mllbench.dryrun import graph_nodes
-    from mllbench.host import get_host
+    from mllbench.host.benchmark import load_benchmark
+    from mllbench.pipeline.dryrun import graph_nodes
+    from mllbench.host.plugins import get_host
 
     nodes, classes = graph_nodes(load_benchmark(get_host(), "mll-paper"))
     print(f"mllbench: {classes} sample-dataset synsets + hypernym closure = {nodes} nodes")

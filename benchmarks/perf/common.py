@@ -16,9 +16,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mllbench.cli import State  # noqa: E402
-from mllbench.evaluate import zero_shot  # noqa: E402
-from mllbench.pipeline import Session  # noqa: E402
+from mllbench.cli.main import State  # noqa: E402
+from mllbench.pipeline.evaluate import zero_shot  # noqa: E402
+from mllbench.pipeline.session import Session  # noqa: E402
 
 
 def open_session(benchmark: str = os.environ.get("MLLBENCH_BENCHMARK", "embedded")) -> Session:

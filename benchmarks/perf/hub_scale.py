@@ -20,7 +20,7 @@ WordNet noun names, captioned by the ``template`` captioner.
 
 What is extrapolated, and marked so: points that do not fit this machine's disk
 or time. Writing a label ranks every image's top nodes over the whole graph
-(``mllbench.mll.top_nodes``: images x nodes x d, ~5.7 TFLOP per model at the
+(``mllbench.maths.mll.top_nodes``: images x nodes x d, ~5.7 TFLOP per model at the
 paper's scale, minutes per model on 2 cores), so two labels are written and
 the further models are byte copies of them (distinct files, so each is read
 cold, as a distinct label would be); 49 models would take 35 GB, so 24 are
@@ -50,8 +50,8 @@ import numpy as np
 
 from common import machine, open_session
 
-from mllbench.graph import CAPTION_FORMAT, SemanticGraph
-from mllbench.labeling import LabelWriter, label_is_current
+from mllbench.semantic.graph import CAPTION_FORMAT, SemanticGraph
+from mllbench.pipeline.labeling import LabelWriter, label_is_current
 from mllbench.registry.store import Store, save_graph
 
 DIM = 768
@@ -74,7 +74,7 @@ class Scale:
 
 def synthetic_graph(n_nodes: int, images_per_node: int, leaf_share: float, seed: int) -> SemanticGraph:
     """G on ``n_nodes`` WordNet synsets: leaves own contiguous images, inner nodes draw theirs from them."""
-    from mllbench import wordnet as wn
+    from mllbench.semantic import wordnet as wn
 
     rng = np.random.default_rng(seed)
     net = wn.wordnet()
@@ -151,7 +151,7 @@ def evict(root: Path) -> None:
 
 
 def class_names(n: int, seed: int) -> list[str]:
-    from mllbench import wordnet as wn
+    from mllbench.semantic import wordnet as wn
 
     net = wn.wordnet()
     names = dict.fromkeys(net.name(w) for w in np.random.default_rng([seed, n]).permutation(net.wnids())[:4 * n])

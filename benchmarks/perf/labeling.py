@@ -20,7 +20,7 @@ import numpy as np
 
 from common import open_session, report, timed
 
-from mllbench.labeling import label_model
+from mllbench.pipeline.labeling import label_model
 from mllbench.registry.store import Store
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from common import report
 
 ASSEMBLE = """
-from mllbench.cli import State
+from mllbench.cli.main import State
 from mllbench.plugins.openclip_assets import materialize_local_dir
 from mllbench.plugins.openclip_provider import local_checkpoint
 bench = State("embedded", None, True, {}).session.bench
@@ -62,7 +62,7 @@ def seconds(t: tuple[float, float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cli", default=f"{sys.executable} -c 'from mllbench.cli import main; main()'",
+    parser.add_argument("--cli", default=f"{sys.executable} -c 'from mllbench.cli.main import main; main()'",
                         help="command that runs mllbench (default: this checkout's)")
     parser.add_argument("--keep", help="folder for the registry and model cache (default: a temporary one)")
     args = parser.parse_args()

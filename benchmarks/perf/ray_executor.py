@@ -26,7 +26,7 @@ import numpy as np
 
 from common import open_session, report, timed
 
-from mllbench.executors import RayExecutor, import_ray, local_threads
+from mllbench.pipeline.executors import RayExecutor, import_ray, local_threads
 from mllbench.registry.store import Store, save_graph
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from common import open_session, report, timed
 
-from mllbench.mll import transfer_matrix
+from mllbench.maths.mll import transfer_matrix
 from mllbench.plugins.selector_mll import class_caption_embeddings
 
 PAPER_NODES, PAPER_IMAGES_PER_NODE, PAPER_MODELS = 9055, 75, 49

@@ -13,9 +13,9 @@ import numpy as np
 
 from common import model_task_seconds, open_session, report, timed
 
-from mllbench.experiments import KS, ReuseOptions, class_precision_by_task, reuse_accuracy
-from mllbench.mll import reuse_metric
-from mllbench.pipeline import run_method
+from mllbench.report.experiments import KS, ReuseOptions, class_precision_by_task, reuse_accuracy
+from mllbench.maths.mll import reuse_metric
+from mllbench.pipeline.run import run_method
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mllbench.wordnet import SHIPPED, WordNet, read_princeton  # noqa: E402
+from mllbench.semantic.wordnet import SHIPPED, WordNet, read_princeton  # noqa: E402
 
 
 def write(data: dict, out: Path) -> None:

@@ -1,0 +1,11 @@
+"""Floor 5: the pipeline. graph -> labels -> predictions -> selection -> reuse -> results.
+
+``session`` hands selectors their context and writes results; ``labeling`` and ``evaluate``
+run models (through ``executors``: local or Ray) only where the registry lacks their output;
+``dryrun`` says what a run would do; ``imageset`` reads a user's own images."""
+from mllbench.core.files import write_json
+from mllbench.pipeline.run import RESULT_SCHEMA, run_method
+from mllbench.pipeline.session import Session
+from mllbench.pipeline.truth import ground_truth
+
+__all__ = ["RESULT_SCHEMA", "Session", "ground_truth", "run_method", "write_json"]

@@ -1,0 +1,319 @@
+"""Model labeling (Eqs. 2-4): run each model once over the graph, store the label.
+
+A label stores what makes any s^v_{m,x} computable without the model: the
+model's embedding of every graph image and of every node caption (float16).
+That is O((images + nodes) x d), not the dense images x nodes matrix: at the
+paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
+per model instead of ~12 GB. It also stores each image's ``TOP_NODES`` most
+similar nodes of the whole graph (``top_nodes``), from which a selection
+of thousands of nodes reads Eq. 5's argmax instead of computing it densely
+(``mllbench.maths.mll.top_node_hits``); they are recomputed whenever the label is
+assembled, as they depend on every node.
+
+Labels grow: rows are keyed by image reference and caption hash, so after
+the graph gains nodes or images only the new rows are computed. A run writes
+to ``<model>.partial.h5`` after every batch (in any order: a Ray cluster's
+shards land as they finish, see ``mllbench/executors.py``) and resumes from
+it; the finished label replaces ``<model>.h5`` atomically.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import h5py
+import numpy as np
+
+from mllbench.semantic.graph import SemanticGraph
+from mllbench.maths.mll import TOP_NODES, cosine, top_nodes
+from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, open_checked,
+                                     text_key)
+from mllbench.core.types import MllbenchError, VisionLanguageModel
+
+Progress = Callable[[int, int], None]  # (done, total)
+PARTIAL_LAYOUT = 3  # per-image done mask, captions of CANONICAL_BATCHING; older scratch files restart
+SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
+
+
+def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]:
+    if not path.exists():
+        return {}, {}, None
+    f = open_checked(path, f"label of {model_id}")
+    images = {r.decode() if isinstance(r, bytes) else r: i for i, r in enumerate(f["image_refs"][:])}
+    captions = {k: i for i, k in enumerate(f["caption_keys"][:])}
+    if f.attrs.get("batching") != CANONICAL_BATCHING:  # caption vectors of another batching: recompute
+        captions = {}
+    return images, captions, f
+
+
+def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
+    path = store.label_path(model_id)
+    if not path.exists():
+        return False
+    with open_checked(path, f"label of {model_id}") as f:
+        # a label without top nodes (made before they were stored), or with another number of them,
+        # is re-assembled from its own rows
+        return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
+                and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids)))
+
+
+def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:
+    """The resumable scratch file, restarted if stale, of an older layout, or unreadable."""
+    if path.exists():
+        try:
+            f = h5py.File(path, "a")
+            if (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("model_id") == model_id
+                    and f.attrs.get("layout") == PARTIAL_LAYOUT and len(f["done"]) == total):
+                return f
+            f.close()
+        except (OSError, KeyError):  # killed mid-write: start this model over
+            pass
+        path.unlink()
+    f = h5py.File(path, "w")
+    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0, "layout": PARTIAL_LAYOUT})
+    f.create_dataset("done", shape=(total,), dtype=bool)
+    return f
+
+
+class LabelWriter:
+    """The one writer of a model's label: resumes ``<model>.partial.h5``, commits batches of
+    images in any order (a per-image done mask, so a cluster's shards can land out of
+    order), then assembles the label. Whoever computes the embeddings never opens the
+    registry. The caller holds the labels directory's lock.
+    """
+
+    def __init__(self, store: Store, graph: SemanticGraph, model_id: str, batch_size: int = 64):
+        self.store, self.graph, self.model_id, self.batch_size = store, graph, model_id, batch_size
+        self.final = store.label_path(model_id)
+        self.old_images, self.old_captions, self.old = _old_label(self.final, model_id)
+        self.caption_keys = [text_key(c) for c in graph.captions]
+        self.need_images = [i for i, r in enumerate(graph.image_refs) if r not in self.old_images]
+        self.need_captions = [j for j, k in enumerate(self.caption_keys) if k not in self.old_captions]
+        self.total = len(self.need_images)
+        self.part = _open_partial(store.label_path(model_id, partial=True), graph, model_id, self.total)
+        self._done = self.part["done"][:]
+
+    def __enter__(self) -> "LabelWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def n_done(self) -> int:
+        return int(self.part.attrs["n_done"])
+
+    def caption_texts(self) -> list[str]:
+        """Node captions still to encode (none once committed)."""
+        return [] if "caption_emb" in self.part else [self.graph.captions[j] for j in self.need_captions]
+
+    def commit_captions(self, emb: np.ndarray) -> None:
+        self.part.create_dataset("caption_emb", data=emb.astype(np.float16))
+        self.part.flush()
+
+    def pending(self) -> list[int]:
+        """Starts of the batches (fixed boundaries: multiples of batch_size) with images to encode."""
+        return [s for s in range(0, self.total, self.batch_size) if not self._done[s:s + self.batch_size].all()]
+
+    def refs(self, start: int) -> list[str]:
+        return [self.graph.image_refs[i] for i in self.need_images[start:start + self.batch_size]]
+
+    def commit(self, start: int, emb: np.ndarray) -> None:
+        """Write one batch's image embeddings and mark its images done (flushed)."""
+        stop = start + len(emb)
+        if "image_emb" not in self.part:
+            self.part.create_dataset("image_emb", shape=(self.total, emb.shape[1]), dtype=np.float16)
+        self.part["image_emb"][start:stop] = emb.astype(np.float16)
+        self._done[start:stop] = True
+        self.part["done"][start:stop] = True
+        self.part.attrs["n_done"] = int(self._done.sum())
+        self.part.flush()
+
+    def finish(self) -> str:
+        """Assemble the label atomically and drop the scratch file; "labeled" or "updated"."""
+        if self.pending() or self.caption_texts():
+            raise MllbenchError(f"label of {self.model_id!r} is incomplete; rerun `mllbench label`")
+        _assemble(self.final, self.graph, self.model_id, self.caption_keys, self.need_images,
+                  self.need_captions, self.old_images, self.old_captions, self.old, self.part)
+        status = "updated" if self.old is not None else "labeled"
+        self.close()
+        self.store.label_path(self.model_id, partial=True).unlink()
+        return status
+
+    def close(self) -> None:
+        for f in (self.part, self.old):
+            if f is not None and f.id.valid:
+                f.close()
+
+
+def label_model(store: Store, graph: SemanticGraph, model_id: str,
+                load_model: Callable[[], VisionLanguageModel],
+                open_image: Callable[[str], Any], batch_size: int = 64,
+                progress: Progress | None = None) -> str:
+    """Label one model on ``graph`` in this process; returns "cached", "labeled" or "updated"."""
+    with Store.locked(store.label_path(model_id).parent):
+        if label_is_current(store, graph, model_id):
+            return "cached"
+        with LabelWriter(store, graph, model_id, batch_size) as writer:
+            model: VisionLanguageModel | None = None
+            texts = writer.caption_texts()
+            if texts:
+                model = load_model()
+                writer.commit_captions(canonical_compute(model.encode_texts, texts))
+            if progress:
+                progress(writer.n_done, writer.total)
+            for start in writer.pending():
+                model = model or load_model()  # one encode_images call per batch, as cluster workers make
+                writer.commit(start, model.encode_images([open_image(r) for r in writer.refs(start)]))
+                if progress:
+                    progress(writer.n_done, writer.total)
+            return writer.finish()
+
+
+def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],
+              need_images: list[int], need_captions: list[int], old_images: dict,
+              old_captions: dict, old: h5py.File | None, part: h5py.File) -> None:
+    """Merge reused rows of the old label with the new ones, in graph order, and rank each image's top nodes."""
+    def merged(n: int, need: list[int], new, reuse_rows: list[int | None], old_data) -> np.ndarray:
+        dim = new.shape[1] if new is not None else old_data.shape[1]
+        out = np.zeros((n, dim), dtype=np.float16)
+        if need:
+            out[need] = new[:]
+        keep = [i for i, r in enumerate(reuse_rows) if r is not None]
+        if keep:
+            rows = np.array([reuse_rows[i] for i in keep])
+            order = np.argsort(rows)  # h5py reads need increasing indices
+            out[np.array(keep)[order]] = old_data[rows[order]]
+        return out
+
+    images = merged(len(graph.image_refs), need_images, part.get("image_emb"),
+                    [old_images.get(r) for r in graph.image_refs], old and old["image_emb"])
+    captions = merged(len(graph.captions), need_captions, part.get("caption_emb"),
+                      [old_captions.get(k) for k in caption_keys], old and old["caption_emb"])
+    with atomic_h5(final) as f:
+        f.attrs.update({"model_id": model_id, "graph_hash": graph.hash, "batching": CANONICAL_BATCHING,
+                        "node_hash": graph.node_hash, "image_hash": graph.image_hash})
+        f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
+        f["caption_keys"] = np.array(caption_keys, dtype="S40")
+        f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
+        f["caption_emb"] = captions
+        f["top_nodes"] = top_nodes(images, captions, max_bytes=SIM_BLOCK_BYTES)
+
+
+def read_rows(data: np.ndarray | h5py.Dataset, rows: np.ndarray, gap: int = 256, span: int = 4096) -> np.ndarray:
+    """``data[rows]`` for sorted unique ``rows``, from an HDF5 dataset in runs of nearby rows.
+
+    h5py's fancy indexing selects point by point (20,000 of 100,000 rows of d = 768:
+    3.4 s, against 0.6 s in runs); a run is one contiguous read, and rows fewer than
+    ``gap`` apart (a label's chunk is 256 rows) share one, as HDF5 reads whole chunks anyway.
+    No run crosses a multiple of ``span`` rows, so a dense selection is not read as one
+    slice of the whole label (3.5 GB at 50,000 nodes) before its rows are picked.
+    """
+    if isinstance(data, np.ndarray) or len(rows) == 0:
+        return np.asarray(data[rows])
+    breaks = np.flatnonzero((np.diff(rows) > gap) | (np.diff(rows // span) != 0)) + 1
+    out = np.empty((len(rows),) + data.shape[1:], data.dtype)
+    for run in np.split(np.arange(len(rows)), breaks):
+        first, last = int(rows[run[0]]), int(rows[run[-1]])
+        out[run] = data[first:last + 1][rows[run] - first]
+    return out
+
+
+class GraphLabels:
+    """The selectors' read access to G and the stored labels (a LabelView)."""
+
+    def __init__(self, store: Store, graph: SemanticGraph, embed: Callable[[Sequence[str]], np.ndarray]):
+        self.store, self.graph, self._embed = store, graph, embed
+        self.wnids, self.names, self.captions = graph.wnids, graph.names, graph.captions
+        self.n_images = graph.n_images
+        self._graph_hash = graph.hash  # hashing the graph costs ~3 ms: once, not per file
+        self._files: dict[str, h5py.File] = {}
+        self._memory: dict[str, tuple] = {}
+        self.in_memory_bytes = 256 * 2**20
+
+    def node_caption_embeddings(self) -> np.ndarray:
+        return self._embed(list(self.graph.captions))
+
+    def _label(self, model_id: str) -> h5py.File:
+        if model_id not in self._files:  # opened once per run, not per task
+            path = self.store.label_path(model_id)
+            if not path.exists():
+                raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
+            # no chunk cache: selection reads scattered rows once each, and a cached chunk
+            # (256 rows) would be read whole for each (measured: 2.4x the bytes, 1.5x the time)
+            f = open_checked(path, f"label of {model_id}", rdcc_nbytes=0)
+            if f.attrs.get("graph_hash") != self._graph_hash:
+                f.close()
+                raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
+                                    "run `mllbench label` to update it")
+            self._files[model_id] = f
+        return self._files[model_id]
+
+    def similarities(self, model_id: str, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """s^v_{m,x} for the images of ``nodes`` against ``nodes``' captions.
+
+        Returns (sim, image_node): sim is (n, len(nodes)); image_node[i] is the
+        position in ``nodes`` of the node image i represents.
+        """
+        return next(self.similarity_blocks(model_id, nodes, max_bytes=None))
+
+    def node_images(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(images, image_node): the label rows of ``nodes``' images, node after node, and the
+        position in ``nodes`` of each one's node (an image of several nodes appears once per node)."""
+        per_node = [self.graph.images_of(v) for v in nodes]
+        sizes = np.array([len(p) for p in per_node], np.int64)
+        images = np.concatenate(per_node) if per_node else np.zeros(0, np.int64)
+        return images, np.repeat(np.arange(len(per_node)), sizes)
+
+    def similarity_blocks(self, model_id: str, nodes: np.ndarray, max_bytes: int | None = SIM_BLOCK_BYTES,
+                          pairs: tuple[np.ndarray, np.ndarray] | None = None,
+                          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`similarities` in blocks of whole nodes, each sim at most ~``max_bytes`` (None: one block),
+        for ``pairs`` (images, image_node) as :meth:`node_images` orders them (default: all of ``nodes``').
+
+        Why: a task of 1,000 classes selects ~5,000 nodes of ~75 images each, whose dense
+        sim would be ~375k x 5,000 float32 = 7.5 GB; blocks keep a selection's memory
+        to the label rows it reads. A block's matmul may differ from the one-block matrix
+        in the last bit (BLAS picks its kernel by shape, as it does by thread count); the
+        embedded benchmark's tasks (<= 40 classes) fit in one block, so their scores are
+        the dense matrix's, bit for bit. image_node indexes ``nodes`` as in :meth:`similarities`.
+        """
+        f = self._label(model_id)
+        nodes = np.asarray(nodes)
+        images, image_node = self.node_images(nodes) if pairs is None else pairs
+        unique = np.unique(images)
+        caption_emb, image_emb = self._arrays(model_id, f)
+        order = np.argsort(nodes)
+        caption = np.empty((len(nodes), caption_emb.shape[1]), np.float32)
+        caption[order] = read_rows(caption_emb, nodes[order])
+        rows = read_rows(image_emb, unique)  # float16, each selected image once
+        limit = max(1, max_bytes // (4 * max(len(nodes), 1))) if max_bytes else None
+        node_start = np.searchsorted(image_node, image_node)  # a block starts at a node's first pair
+        block = node_start // limit if limit else np.zeros(len(images), np.int64)
+        for part in np.split(np.arange(len(images)), np.flatnonzero(np.diff(block)) + 1):
+            image = rows[np.searchsorted(unique, images[part])].astype(np.float32)
+            yield cosine(image, caption), image_node[part]
+
+    def top_nodes(self, model_id: str, images: np.ndarray) -> np.ndarray:
+        """Rows ``images`` (any order, repeats allowed) of the label's ``top_nodes`` (see mllbench.maths.mll)."""
+        f = self._label(model_id)
+        if "top_nodes" not in f:
+            raise MllbenchError(f"the label of {model_id!r} has no top nodes; run `mllbench label` to update it")
+        unique, inverse = np.unique(images, return_inverse=True)
+        return read_rows(f["top_nodes"], unique)[inverse]
+
+    def _arrays(self, model_id: str, f: h5py.File) -> tuple:
+        """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
+        indexing costs ~2 ms a call, most of a cached run on the embedded benchmark), else the
+        HDF5 datasets themselves (the paper's labels are ~1 GB per model)."""
+        if model_id not in self._memory:
+            small = f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
+            self._memory[model_id] = ((f["caption_emb"][:], f["image_emb"][:]) if small
+                                      else (f["caption_emb"], f["image_emb"]))
+        return self._memory[model_id]
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+        self._memory.clear()
