@@ -8,7 +8,8 @@ Layout under one root directory (one HDF5 file per model and per
     labels/<model>.partial.h5   an interrupted labeling run, resumed next time
     predictions/<task>/<model>.h5   zero-shot cosine similarities on a task
     text/<model>.h5             the model's text embeddings, keyed by text hash
-    embeddings/<embedder>.h5    caption embeddings, keyed by text hash
+    text/<model>.h5.parts/      rows added since, one small file per miss (compacted later)
+    embeddings/<embedder>.h5    caption embeddings, keyed by text hash (and .parts/)
     captions/<captioner>.json   class captions, keyed by (class, domain, task type)
     results/<benchmark>/<method>/<run>.json
 
@@ -156,25 +157,59 @@ class OneTorchThread:
 
 
 class KeyedArrays:
-    """A text -> vector cache in one HDF5 file (model text encoders, embedders).
+    """A text -> vector cache: one HDF5 file plus the rows added since, in small part files.
 
-    Missing vectors are computed by :func:`canonical_compute`, so a cached vector is the same whatever was cached before and whatever ``--batch-size``.
+    Missing vectors are computed by :func:`canonical_compute`, so a cached vector is the same
+    whatever was cached before and whatever ``--batch-size``. A miss writes only its new rows,
+    as one atomically written part (``<file>.parts/<n>.h5``), so many small misses cost what
+    they add, not calls x cache size; once the parts hold as many rows as the main file, all is
+    compacted into it (each row rewritten O(log n) times). A part left by a crash between
+    compaction and clean-up only repeats rows already there, which loading skips.
     """
 
     def __init__(self, path: Path, meta: dict[str, str]):
         self.path, self.meta = path, meta
+        self.parts_dir = path.with_name(path.name + ".parts")
         self._keys: dict[bytes, int] = {}
-        self._data: np.ndarray | None = None
+        self._data = np.zeros((0, 0), np.float32)  # capacity grows by doubling; rows [:len(_keys)]
+        self._base_rows = self._part_rows = 0
         self._batching = CANONICAL_BATCHING
+        self._compact_next = False  # rows in memory that the files do not hold as they are
         if path.exists():
-            with open_checked(path, "text cache") as f:
-                for name, value in meta.items():
-                    if f.attrs.get(name) != value:
-                        raise MllbenchError(f"text cache {path} was made with {name}="
-                                            f"{f.attrs.get(name)!r}, not {value!r}; delete it")
-                keys, self._data = f["key"][:], f["value"][:]
-                self._batching = f.attrs.get("batching", "")
-            self._keys = {k: i for i, k in enumerate(keys)}
+            keys, values, self._batching = self._read(path)
+            self._append(keys, values)
+            self._base_rows = len(self._keys)
+        for part in self._parts():
+            keys, values, batching = self._read(part)
+            self._compact_next |= batching != self._batching
+            self._part_rows += self._append(keys, values)
+
+    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+        with open_checked(path, "text cache") as f:
+            for name, value in self.meta.items():
+                if f.attrs.get(name) != value:
+                    raise MllbenchError(f"text cache {path} was made with {name}="
+                                        f"{f.attrs.get(name)!r}, not {value!r}; delete it")
+            return f["key"][:], f["value"][:], f.attrs.get("batching", "")
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("*.h5"), key=lambda p: int(p.stem)) if self.parts_dir.is_dir() else []
+
+    def _append(self, keys: Sequence[bytes], values: np.ndarray) -> int:
+        """Rows for keys not held yet (a part may repeat rows compacted before a crash); how many."""
+        fresh = [i for i, k in enumerate(keys) if k not in self._keys]
+        if not fresh:
+            return 0
+        n, values = len(self._keys), np.asarray(values)[fresh]
+        if self._data.shape[1:] != values.shape[1:] or n + len(fresh) > len(self._data):
+            grown = np.empty((max(2 * len(self._data), n + len(fresh)), *values.shape[1:]), values.dtype)
+            if n:
+                grown[:n] = self._data[:n]
+            self._data = grown
+        self._data[n:n + len(fresh)] = values
+        for j, i in enumerate(fresh):
+            self._keys[keys[i]] = n + j
+        return len(fresh)
 
     def get(self, texts: Sequence[str], compute, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Vectors for ``texts``, computing (and storing) only the missing ones, canonically.
@@ -182,27 +217,38 @@ class KeyedArrays:
         A cache from before canonical batching is recomputed (once) unless ``compute`` is
         ``batch_invariant``, for which batching never mattered (no API call is repeated).
         """
-        if self._batching != CANONICAL_BATCHING and not getattr(compute, "batch_invariant", False):
-            self._keys, self._data = {}, None
-        self._batching = CANONICAL_BATCHING
+        if self._batching != CANONICAL_BATCHING:
+            if not getattr(compute, "batch_invariant", False):
+                self._keys, self._data = {}, np.zeros((0, 0), np.float32)
+            self._batching, self._compact_next = CANONICAL_BATCHING, True
         keys = [text_key(t) for t in texts]
         todo = {k: t for k, t in zip(keys, texts) if k not in self._keys}
         missing = sorted(todo.items(), key=lambda kt: (len(kt[1]), kt[1]))  # canonical_compute's order
         if missing:
             new = canonical_compute(compute, [t for _, t in missing], progress)
-            start = 0 if self._data is None else len(self._data)
-            self._data = new if self._data is None else np.concatenate([self._data, new])
-            for i, (k, _) in enumerate(missing):
-                self._keys[k] = start + i
-            self._save()
+            self._append([k for k, _ in missing], new)
+            self._save([k for k, _ in missing], new)
         return self._data[[self._keys[k] for k in keys]] if keys else np.zeros((0, 0), np.float32)
 
-    def _save(self) -> None:
-        keys = sorted(self._keys, key=self._keys.get)
-        with Store.locked(self.path.parent), atomic_h5(self.path) as f:
+    def _save(self, keys: list[bytes], values: np.ndarray) -> None:
+        """The new rows as one part, or everything compacted into the main file."""
+        with Store.locked(self.path.parent):
+            parts = self._parts()
+            self._part_rows += len(keys)
+            if self._compact_next or self._part_rows > self._base_rows:
+                self._write(self.path, sorted(self._keys, key=self._keys.get), self._data[:len(self._keys)])
+                for part in parts:
+                    part.unlink(missing_ok=True)
+                self._base_rows, self._part_rows, self._compact_next = len(self._keys), 0, False
+            else:
+                number = int(parts[-1].stem) + 1 if parts else 0
+                self._write(self.parts_dir / f"{number:06d}.h5", keys, values)
+
+    def _write(self, path: Path, keys: Sequence[bytes], values: np.ndarray) -> None:
+        with atomic_h5(path) as f:
             f.attrs.update({**self.meta, "batching": CANONICAL_BATCHING})
             f["key"] = np.array(keys, dtype="S40")
-            f["value"] = self._data
+            f["value"] = values
 
 
 class KeyedCaptions:
