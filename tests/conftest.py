@@ -1,127 +1,105 @@
-"""Shared fixtures: a tiny benchmark built from real parts.
+"""Shared fixtures: real parts (tests/harness.py), and each test isolated from the machine and
+from the tests before it.
 
-- images: a slice of the embedded corpus (real emoji renditions shipped in
-  this repo), written out as ImageFolder trees, the real on-disk format;
-- models: open_clip CLIP models with a test-sized config, saved as hub-layout
-  ``local-dir:`` checkpoints and loaded through the real provider;
-- WordNet: the real WordNet 3.0 nouns shipped in mllbench/data (mllbench/wordnet.py).
+Isolation: only mllbench's own plugins load unless a test asks for others; every test starts
+with no plugin host built and leaves the process environment as it found it (the in-process
+CLI sets variables such as ``MLLBENCH_OFFLINE`` or ``MLLBENCH_LOVM_DIR`` for its process, as
+the console script does); tests of reference data (``reference_env``, ``lovm_table``, ``lovm``)
+get their own download cache and no location from the machine.
+
+Speed: a test that uses the tiny image benchmark (``tiny_bench_dir``: torch, open_clip and
+three real models), starts Ray or opens a browser is marked ``slow`` here, so
+``pytest -m "not slow"`` is the quick run.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-from importlib import resources
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
 
-# helper modules of the tests (lovm_tables.py) import by name; test files themselves are
-# imported with --import-mode=importlib, which puts nothing on sys.path
+# helper modules of the tests (harness.py, lovm_tables.py, report_site.py) import by name; test
+# files themselves are imported with --import-mode=importlib, which puts nothing on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-BUILTINS = "openclip,datasets,public_datasets,captioners,embedders,mll,inb,modelgpt,benchmarks"
-TINY_CFG = {"embed_dim": 32,
-            "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+import harness  # noqa: E402
+import lovm_tables  # noqa: E402
+
+BUILTINS = harness.builtin_plugins()
+SLOW_FIXTURES = {"tiny_bench_dir"}
+SLOW_MARKS = ("ray", "browser")
+Cli = Callable[..., tuple[int, str]]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that builds the tiny image benchmark (seconds of torch and models),
+    starts Ray or opens a browser: ``-m "not slow"`` replaces the default ``-m`` that leaves
+    those two out, so the quick run must leave them out by this mark."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SLOW_FIXTURES or any(item.get_closest_marker(name) for name in SLOW_MARKS):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def only_builtin_plugins() -> Iterator[None]:
+    """Keep installed third-party plugins out unless a test asks for them; for the whole session,
+    so module- and session-scoped fixtures that run the CLI load the same plugins as the tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLLBENCH_PLUGINS", BUILTINS)
+        yield
 
 
 @pytest.fixture(autouse=True)
-def only_builtin_plugins(monkeypatch):
-    """Keep installed third-party plugins out unless a test asks for them."""
-    monkeypatch.setenv("MLLBENCH_PLUGINS", BUILTINS)
+def fresh_process_state() -> Iterator[None]:
+    """Each test starts with no plugin host built (it reads the environment) and leaves the process
+    environment as it found it."""
     from mllbench.host.plugins import get_host
 
+    saved = dict(os.environ)
     get_host.cache_clear()
     yield
     get_host.cache_clear()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
-def need_open_clip():
-    """open_clip through the provider's import (with the torchvision shim), or skip."""
-    pytest.importorskip("torch")
-    from mllbench.plugins.openclip_provider import import_open_clip
-
-    return import_open_clip()
-
-
-def embedded_dir() -> Path:
-    return Path(str(resources.files("mllbench.benchmarks"))) / "embedded"
+@pytest.fixture
+def reference_env(tmp_path, monkeypatch) -> None:
+    """An own download cache, and no location of LOVM's tables or other reference data from the
+    machine (a test that needs one sets it)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in lovm_tables.LOCATION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
-def corpus_slice(split: str, n_tasks: int, n_classes: int, n_images: int) -> list[dict]:
-    """The first tasks/classes/images of a split of the embedded corpus."""
-    spec = json.loads((embedded_dir() / "data" / "splits.json").read_text())[split]
-    out = []
-    for task in spec[:n_tasks]:
-        classes = [{**c, "items": c["items"][:n_images]} for c in task["classes"][:n_classes]]
-        out.append({**task, "classes": classes})
-    return out
+@pytest.fixture
+def lovm_table(reference_env, tmp_path) -> Path:
+    """A LOVM-format table set (tests/lovm_tables.py) in tmp_path/lovm."""
+    return lovm_tables.make_lovm_tables(tmp_path / "lovm")
 
 
-def write_imagefolder(root: Path, task: dict) -> list[dict]:
-    """Write a task's images as root/<class>/<i>.png; return the class entries."""
-    import h5py
-    from PIL import Image
-
-    classes = []
-    with h5py.File(embedded_dir() / "data" / "corpus.h5", "r") as f:
-        for c in task["classes"]:
-            folder = root / c["name"].replace(" ", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            for j, (family, i) in enumerate(c["items"]):
-                Image.fromarray(f[f"renditions/{family}/images"][int(i)]).save(folder / f"{j}.png")
-            entry = {"folder": folder.name, "name": c["name"]}
-            if c.get("wnid"):
-                entry["wnid"] = c["wnid"]
-            classes.append(entry)
-    return classes
-
-
-def make_tiny_models(root: Path, n: int) -> list[dict]:
-    """n tiny open_clip models (different seeds) as local-dir checkpoints."""
-    from mllbench.plugins.openclip_provider import import_open_clip
-
-    open_clip = import_open_clip()
-    import torch
-    from safetensors.torch import save_file
-
-    entries = []
-    for seed in range(n):
-        torch.manual_seed(seed)
-        model = open_clip.CLIP(**TINY_CFG)
-        d = root / f"tiny{seed}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}))
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, d / "open_clip_model.safetensors")
-        entries.append({"id": f"tiny{seed}", "provider": "open_clip", "args": {"model": f"local-dir:{d.name}"},
-                        "metadata": {"imagenet_acc": round(0.3 + 0.1 * seed, 2), "params_m": 1.6,
-                                     "architecture": "tiny ViT"}})
-    return entries
+@pytest.fixture
+def lovm(cli, lovm_table) -> Cli:
+    """``lovm(registry, *args, benchmark="lovm")``: ``mllbench -q -b BENCHMARK --lovm-dir TABLE
+    --registry REGISTRY *args`` on ``lovm_table``."""
+    def run(registry: Path, *args: str, benchmark: str = "lovm") -> tuple[int, str]:
+        return cli("-q", "-b", benchmark, "--lovm-dir", str(lovm_table), "--registry", str(registry), *args)
+    return run
 
 
 @pytest.fixture(scope="session")
 def tiny_bench_dir(tmp_path_factory) -> Path:
-    """A benchmark dir: 3 tiny models, 2 sample datasets, 2 target tasks."""
-    need_open_clip()
+    """A benchmark dir: 3 tiny models, 2 sample datasets, 2 target tasks (harness.write_tiny_bench)."""
+    harness.need_open_clip()
     root = tmp_path_factory.mktemp("tinybench")
-    models = make_tiny_models(root, 3)
-    samples, targets = [], []
-    for task in corpus_slice("samples", 2, 6, 3):
-        classes = write_imagefolder(root / "samples" / task["name"], task)
-        samples.append({"name": task["name"], "source": "imagefolder", "root": f"samples/{task['name']}",
-                        "classes": classes, "domain": task.get("domain", "emoji"),
-                        "task_type": task.get("task_type", "image classification")})
-    for task in corpus_slice("targets", 2, 3, 3):
-        classes = write_imagefolder(root / "targets" / task["name"], task)
-        targets.append({"name": task["name"], "source": "imagefolder", "root": f"targets/{task['name']}",
-                        "classes": classes, "domain": task["domain"], "task_type": task["task_type"]})
-    bench = {"name": "tiny", "description": "test benchmark", "models": models, "samples": samples,
-             "targets": targets, "graph": {"images_per_node": 4}, "defaults": {"embedder": "hashing"}}
-    (root / "tiny.json").write_text(json.dumps(bench, indent=1))
+    harness.write_tiny_bench(root)
     return root
 
 
@@ -135,48 +113,21 @@ def registry(tmp_path) -> Path:
     return tmp_path / "registry"
 
 
-def run_cli(*args: str) -> tuple[int, str]:
-    """Run the real CLI entry point in-process; return (exit code, output)."""
-    import contextlib
-    import io
-
-    from mllbench.cli.main import main
-
-    out = io.StringIO()
-    code = 0
-    argv = ["mllbench", *args]
-    import sys
-
-    old = sys.argv
-    sys.argv = argv
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                main()
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return code, out.getvalue()
+@pytest.fixture
+def cli() -> Cli:
+    return harness.run_cli
 
 
 @pytest.fixture
-def cli():
-    return run_cli
-
-
-@pytest.fixture
-def rng():
+def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
 @pytest.fixture(scope="session")
-def published():
+def published() -> Path:
     """LOVM's own published tables (benchmarks/reference/lovm, or the product's pinned download:
     cache, else a fetch when online), resolved before a test swaps the cache; else skip. LOVM has
     no licence to vendor them, so these are the suite's only skips on a machine with no network."""
-    import lovm_tables
-
     directory = lovm_tables.published_tables()
     if directory is None:
         pytest.skip(lovm_tables.SKIP_REASON)

@@ -13,7 +13,9 @@ every run writes the same bytes.
 LOVM's published numbers: ``benchmarks/reference/lovm`` if someone put them
 there, else the product's pinned download (the cache, or a fetch when online).
 
-The test modules load this file by path (the suite runs with ``--import-mode=importlib``).
+``LOCATION_VARIABLES`` are what conftest's ``reference_env`` fixture clears, so the tests never
+read a table set or reference file the machine points at. Imported by name (conftest puts tests/
+on sys.path; the suite runs with ``--import-mode=importlib``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ import numpy as np
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / "lovm"
 SKIP_REASON = "LOVM's published tables (no licence to vendor; fetched pinned when online)"
+# where the reference data comes from (LOVM's tables, the MLL captions, open_clip's table), and
+# whether it may be fetched
+LOCATION_VARIABLES = ("MLLBENCH_LOVM_DIR", "MLLBENCH_LOVM_URL", "MLLBENCH_MLL_DIR", "MLLBENCH_OPENCLIP_TABLE",
+                      "MLLBENCH_OFFLINE")
 
 # (model, pretrained) as in LOVM's table; model_fullname is "<model> <pretrained>"
 MODELS = (("ViT-B-32", "laion2b_e16"), ("ViT-B-16", "laion2b_s34b_b88k"), ("ViT-L-14", "openai"),
@@ -94,8 +100,8 @@ def published_tables() -> Path | None:
     """LOVM's own files: benchmarks/reference/lovm, else the product's pinned download
     (cached, or fetched now when the network allows); None when neither works."""
     from mllbench.core.downloads import pinned_files
-    from mllbench.host.lovm import FILES, SOURCE_COMMIT, SOURCE_FILES, SOURCE_URL
     from mllbench.core.types import MllbenchError
+    from mllbench.host.lovm import FILES, SOURCE_COMMIT, SOURCE_FILES, SOURCE_URL
 
     if all((REFERENCE_DIR / f).is_file() for f in FILES):
         return REFERENCE_DIR
@@ -103,7 +109,6 @@ def published_tables() -> Path | None:
         return pinned_files("lovm", SOURCE_URL, SOURCE_COMMIT, SOURCE_FILES, "no copy")
     except MllbenchError:
         return None
-
 
 
 # -- independent reference computations on the CSV rows (no mllbench code) -------------------------

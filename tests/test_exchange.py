@@ -1,7 +1,7 @@
 """`mllbench results export|import` (mllbench/exchange.py) on results written by real runs.
 
-The LOVM table benchmark (tables from tests/lovm_tables.py) gives real result
-files in seconds without torch; the tiny image benchmark (conftest, slow) gives
+The LOVM table benchmark (conftest's ``lovm``: tables from tests/lovm_tables.py) gives real
+result files in seconds without torch; the tiny image benchmark (conftest, slow) gives
 results with per-image predictions and a real semantic graph, for the graph-hash
 rules. A registry that refuses a file must be byte-for-byte unchanged.
 """
@@ -12,20 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
-
-
-@pytest.fixture
-def lovm(cli, tmp_path, monkeypatch):
-    """A LOVM-format table and ``mllbench -b lovm --registry DIR ...`` bound to it."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for var in ("MLLBENCH_LOVM_DIR", "MLLBENCH_LOVM_URL", "MLLBENCH_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    tables = lovm_tables.make_lovm_tables(tmp_path / "lovm")
-
-    def run(registry: Path, *args: str) -> tuple[int, str]:
-        return cli("-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(registry), *args)
-    return run
 
 
 @pytest.fixture
@@ -176,10 +164,9 @@ def test_a_bad_file_is_one_line_and_the_registry_is_unchanged(lovm, exported, tm
     assert not list(tmp_path.rglob("escaped*"))
 
 
-def test_another_benchmark_and_a_missing_file_are_one_line_errors(lovm, cli, exported, tmp_path):
+def test_another_benchmark_and_a_missing_file_are_one_line_errors(lovm, exported, tmp_path):
     source, archive = exported
-    code, out = cli("-q", "--lovm-dir", str(tmp_path / "lovm"), "--registry", str(tmp_path / "C"), "-b", "lovm-recall",
-                    "results", "import", str(archive))
+    code, out = lovm(tmp_path / "C", "results", "import", str(archive), benchmark="lovm-recall")
     assert code == 2 and "results of benchmark 'lovm', not 'lovm-recall'; import it with -b lovm" in out, out
     code, out = lovm(tmp_path / "C", "results", "import", str(tmp_path / "nope.json.gz"))
     assert code == 2 and out.strip() == f"Error: {tmp_path / 'nope.json.gz'}: no such file"

@@ -19,28 +19,11 @@ import json
 
 import numpy as np
 import pytest
+
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
-
-
-
 T = lovm_tables
-
-
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No LOVM location from the machine; --lovm-dir sets MLLBENCH_LOVM_DIR in this process,
-    monkeypatch undoes it after each test."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for var in ("MLLBENCH_LOVM_DIR", "MLLBENCH_LOVM_URL", "MLLBENCH_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def tables(tmp_path):
-    return T.make_lovm_tables(tmp_path / "lovm")
+pytestmark = pytest.mark.usefixtures("reference_env")  # own cache, no LOVM location from the machine
 
 
 def run(cli, registry, directory, *args, benchmark="lovm"):
@@ -62,45 +45,45 @@ def assert_row(row, want):
 
 
 @pytest.mark.parametrize("benchmark,column", [("lovm", "acc1"), ("lovm-recall", "mean_per_class_recall")])
-def test_inb_metrics_equal_a_recomputation_from_the_csv(cli, registry, tables, benchmark, column):
+def test_inb_metrics_equal_a_recomputation_from_the_csv(cli, registry, lovm_table, benchmark, column):
     """INB ranks every dataset by the ImageNet column of the benchmark's target; R5, tau, L1,
     regret and accuracy after reuse per dataset and on average, recomputed from the CSV."""
-    rows = T.read_rows(tables)
+    rows = T.read_rows(lovm_table)
     truth = T.by_dataset(rows, column)
     predicted = T.inb_predictions(truth)
-    run(cli, registry, tables, "-m", "inb", benchmark=benchmark)
+    run(cli, registry, lovm_table, "-m", "inb", benchmark=benchmark)
     for metric in ("r5", "tau", "l1", "regret"):
-        assert_row(leaderboard(cli, registry, tables, metric, benchmark)["inb (k=1)"],
+        assert_row(leaderboard(cli, registry, lovm_table, metric, benchmark)["inb (k=1)"],
                    T.expected(metric, predicted, truth))
     best_on_imagenet = max(truth["imagenet1k"], key=truth["imagenet1k"].get)
-    board = leaderboard(cli, registry, tables, "accuracy", benchmark)
+    board = leaderboard(cli, registry, lovm_table, "accuracy", benchmark)
     assert_row(board["inb (k=1)"], {d: truth[d][best_on_imagenet] for d in truth}
                | {"avg": np.mean([truth[d][best_on_imagenet] for d in truth])})
     assert_row(board["oracle (best single model)"], {d: max(truth[d].values()) for d in truth})
 
 
-def test_the_recall_variant_reads_its_column(cli, registry, tables):
+def test_the_recall_variant_reads_its_column(cli, registry, lovm_table):
     """lovm-recall scores against mean_per_class_recall: its numbers are not lovm's (acc1)."""
-    rows = T.read_rows(tables)
+    rows = T.read_rows(lovm_table)
     got, want = {}, {}
     for benchmark, column in (("lovm", "acc1"), ("lovm-recall", "mean_per_class_recall")):
         truth = T.by_dataset(rows, column)
-        run(cli, registry, tables, "-m", "inb", benchmark=benchmark)
-        got[benchmark] = leaderboard(cli, registry, tables, "l1", benchmark)["inb (k=1)"]["avg"]
+        run(cli, registry, lovm_table, "-m", "inb", benchmark=benchmark)
+        got[benchmark] = leaderboard(cli, registry, lovm_table, "l1", benchmark)["inb (k=1)"]["avg"]
         want[benchmark] = f"{T.expected('l1', T.inb_predictions(truth), truth)['avg']:.4f}"
     assert got == want and got["lovm"] != got["lovm-recall"]
 
 
-def test_modelgpt_leave_one_dataset_out(cli, registry, tables):
+def test_modelgpt_leave_one_dataset_out(cli, registry, lovm_table):
     """ModelGPT on every dataset is fitted on the other five (centred targets rank, raw ones
     predict accuracy); its scores and leaderboard rows equal a recomputation from the CSV,
     and only the raw fit gets an L1."""
-    rows = T.read_rows(tables)
+    rows = T.read_rows(lovm_table)
     truth = T.by_dataset(rows, "acc1")
     fits = {"modelgpt (k=1)": T.modelgpt_predictions(rows, "acc1", T.FEATURES, centred=True),
             "modelgpt (k=1, target=raw)": T.modelgpt_predictions(rows, "acc1", T.FEATURES, centred=False)}
-    run(cli, registry, tables, "-m", "modelgpt")
-    run(cli, registry, tables, "-m", "modelgpt", "-p", "target=raw")
+    run(cli, registry, lovm_table, "-m", "modelgpt")
+    run(cli, registry, lovm_table, "-m", "modelgpt", "-p", "target=raw")
     stored = [r for r in (json.loads(p.read_text()) for p in (registry / "results").rglob("*.json"))
               if r.get("method") == "modelgpt"]
     models = list(dict.fromkeys(r["model_fullname"] for r in rows))
@@ -111,7 +94,7 @@ def test_modelgpt_leave_one_dataset_out(cli, registry, tables):
             assert entry["model_scores"] == pytest.approx([want[d][m] for m in models], abs=1e-9)
     assert len(stored) == 2
     for metric in ("r5", "tau", "regret", "l1"):
-        board = leaderboard(cli, registry, tables, metric)
+        board = leaderboard(cli, registry, lovm_table, metric)
         for label, predicted in fits.items():
             if metric == "l1" and "target=raw" not in label:
                 assert {board[label][d] for d in [*truth, "avg"]} == {"–"}  # centred scores are no accuracies
@@ -132,8 +115,8 @@ def seen(rows):
     return out
 
 
-def test_lovm_dir_from_the_environment(cli, registry, tables, monkeypatch):
-    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(tables))
+def test_lovm_dir_from_the_environment(cli, registry, lovm_table, monkeypatch):
+    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(lovm_table))
     code, out = cli("-q", "run", "--benchmark", "lovm", "--registry", str(registry), "--method", "inb")
     assert code == 0, out
     code, out = cli("-q", "-b", "lovm", "--registry", str(registry), "models")
@@ -187,17 +170,17 @@ def _no_imagenet(d):
     (_not_a_number, "acc1='n/a'"),
     (_no_imagenet, "has no imagenet1k rows"),
 ], ids=["missing-file", "missing-row", "missing-column", "not-a-number", "no-imagenet1k"])
-def test_malformed_tables_are_one_line_errors(cli, registry, tables, break_it, says):
+def test_malformed_tables_are_one_line_errors(cli, registry, lovm_table, break_it, says):
     """One line, no traceback, a user error (exit 2) that names the fix."""
-    break_it(tables)
-    code, out = cli("-b", "lovm", "--lovm-dir", str(tables), "--registry", str(registry), "run", "-m", "inb")
+    break_it(lovm_table)
+    code, out = cli("-b", "lovm", "--lovm-dir", str(lovm_table), "--registry", str(registry), "run", "-m", "inb")
     assert code == 2 and says in out and "Traceback" not in out and "LOVM" in out
     assert len(out.strip().splitlines()) == 1, out
 
 
-def test_table_benchmark_refuses_ensembles_and_label_selectors(cli, registry, tables):
+def test_table_benchmark_refuses_ensembles_and_label_selectors(cli, registry, lovm_table):
     # the hashing embedder: MLL must fail on the missing graph, not on a missing torch
-    base = ("-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(registry),
+    base = ("-q", "-b", "lovm", "--lovm-dir", str(lovm_table), "--registry", str(registry),
             "--embedder", "hashing", "run")
     code, out = cli(*base, "-m", "inb", "--k", "3")
     assert code == 2 and "--k 1" in out

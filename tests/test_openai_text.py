@@ -197,7 +197,8 @@ def test_timeouts_are_retried(api, server):
     server.script = [0.5]
     embedder = OpenAIEmbedder(base_delay=0.01, timeout=0.2)
     np.testing.assert_array_equal(embedder(["a cat"]), hashing_embed(["a cat"], dim=EMBED_DIM))
-    assert server.count("/embeddings") == 2 and embedder.api.requests == 2
+    # the late reply always times out; a retry on a loaded machine may too, and is retried in turn
+    assert server.count("/embeddings") == embedder.api.requests >= 2
 
 
 @pytest.mark.parametrize("reply", [
@@ -282,7 +283,6 @@ def test_a_malformed_embedding_reply_is_an_error(api, server, data, found):
 
 def test_run_with_gpt_captions_and_openai_embeddings(api, server, tiny_json, registry, cli, monkeypatch):
     """End to end through the CLI; a rerun, and an --offline rerun, send nothing."""
-    monkeypatch.setenv("MLLBENCH_PLUGINS", os.environ["MLLBENCH_PLUGINS"] + ",openai_text")  # conftest's + ours
     base = ["-q", "-b", tiny_json, "--registry", str(registry), "--captioner", "gpt", "--embedder", "openai"]
     code, out = cli(*base, "run", "--method", "mll")
     assert code == 0, out

@@ -16,23 +16,12 @@ import h5py
 import numpy as np
 import pytest
 
-from mllbench.host.benchmark import load_benchmark
+from harness import TINY_BATCH, tiny_session as session
+from mllbench.core.types import MllbenchError
 from mllbench.pipeline.executors import RayExecutor, make_executor
-from mllbench.host.plugins import get_host
 from mllbench.pipeline.session import Session
 from mllbench.registry.store import Store
-from mllbench.core.types import MllbenchError
 
-BATCH = 4  # small batches: several shards per model on the tiny benchmark
-
-
-def session(bench_json: Path, root: Path, executor=None, report=None) -> Session:
-    s = Session(load_benchmark(get_host(), str(bench_json)), Store(root), embedder="hashing", batch_size=BATCH)
-    if executor is not None:
-        s.executor = executor
-    if report is not None:
-        s.report = report
-    return s
 
 
 def hub(s: Session) -> tuple[list[str], list[str]]:
@@ -110,7 +99,7 @@ def test_ray_workers_fill_the_registry_exactly_as_the_local_executor(ray_cluster
                                                                       local_registry, options):
     bars = Bars()
     executor = RayExecutor(shard_batches=2, **options)
-    s = session(tiny_json, registry, executor, bars)
+    s = session(tiny_json, registry, executor=executor, report=bars)
     try:
         s.ensure(*hub(s))
     finally:
@@ -120,7 +109,7 @@ def test_ray_workers_fill_the_registry_exactly_as_the_local_executor(ray_cluster
     assert set(bars.updates) == {f"{m} (ray)" for m in hub(s)[0]}
     assert "img/s" in bars.updates["tiny0 (ray)"][-1][2]
     # all is committed: a second run has no work and starts nothing
-    again = session(tiny_json, registry, RayExecutor(workers=2), Bars())
+    again = session(tiny_json, registry, executor=RayExecutor(workers=2), report=Bars())
     again.ensure(*hub(again))
     assert again.executor.workers == [] and again.report.updates == {}
 
@@ -143,7 +132,7 @@ def test_embedded_hub_models_on_ray_equal_the_local_executor(ray_cluster, tiny_b
     local.batch_size = 7  # a short last batch, where thread counts show
     local.ensure(*hub(local))
     executor = RayExecutor(workers=2, shard_batches=1)
-    s = session(bench, tmp_path / "ray", executor)
+    s = session(bench, tmp_path / "ray", executor=executor)
     s.batch_size = 7
     try:
         s.ensure(*hub(s))
@@ -164,7 +153,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_written_twice(ray_clu
             killed.append(executor.workers[0])
 
     bars = Bars(kill_after_first_commit)
-    s = session(tiny_json, registry, executor, bars)
+    s = session(tiny_json, registry, executor=executor, report=bars)
     try:
         s.ensure(*hub(s))
         assert killed and ray_cluster.get(killed[0].restarted.remote()) is True
@@ -187,7 +176,7 @@ def test_a_stopped_ray_run_resumes_from_what_was_committed(ray_cluster, tiny_jso
 
     executor = RayExecutor(workers=2, shard_batches=1)
     first = Bars(stop_after_six_commits)
-    s = session(tiny_json, registry, executor, first)
+    s = session(tiny_json, registry, executor=executor, report=first)
     models, tasks = hub(s)
     with pytest.raises(Stop):
         s.ensure(models, [])
@@ -200,7 +189,7 @@ def test_a_stopped_ray_run_resumes_from_what_was_committed(ray_cluster, tiny_jso
     assert sum(committed.values()) > 0
 
     second = Bars()
-    s2 = session(tiny_json, registry, executor, second)
+    s2 = session(tiny_json, registry, executor=executor, report=second)
     try:
         s2.ensure(models, [])
         for m in models:  # only what was left (a model whose shards were all in: assembled, no bar)
@@ -215,7 +204,7 @@ def test_a_stopped_ray_run_resumes_from_what_was_committed(ray_cluster, tiny_jso
 
 @pytest.mark.ray
 def test_cli_label_and_run_on_ray(ray_cluster, tiny_json, registry, local_registry, cli):
-    base = ["-q", "-b", tiny_json, "--registry", str(registry), "--batch-size", str(BATCH)]
+    base = ["-q", "-b", tiny_json, "--registry", str(registry), "--batch-size", str(TINY_BATCH)]
     code, out = cli(*base, "label", "--executor", "ray", "--ray-workers", "2", "--shard-batches", "3")
     assert code == 0, out
     assert "labels current for 3 models" in out

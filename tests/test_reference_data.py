@@ -24,27 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference"
 MLL_DIR = REFERENCE / "mll"
 OPENCLIP_CSV = REFERENCE / "openclip" / "openclip_results.csv"
 ONE_HIT = 1 / (5 * 23)  # one more or one fewer top-5 hit on one of LOVM's 23 datasets
-
-
-
-
 T = lovm_tables
-
-
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """Each test gets its own download cache and no reference paths unless it sets them."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for var in ("MLLBENCH_LOVM_DIR", "MLLBENCH_MLL_DIR", "MLLBENCH_OPENCLIP_TABLE", "MLLBENCH_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("reference_env")  # own cache, no reference locations from the machine
 
 
 @pytest.fixture
@@ -77,7 +65,8 @@ def lay_out(root: Path, commit: str, files: dict[str, Path]) -> None:
         shutil.copy(source, target)
 
 
-def lovm(cli, registry, benchmark, *args):
+def run_ok(cli, registry, benchmark, *args):
+    """``mllbench -q -b BENCHMARK --registry REGISTRY *args`` (the tables from the environment); its output."""
     code, out = cli("-q", "-b", benchmark, "--registry", str(registry), *args)
     assert code == 0, out
     return out
@@ -119,14 +108,13 @@ def subsets_recomputed(rows, target: str) -> dict[str, tuple[float, float, float
 
 
 @pytest.mark.parametrize("benchmark,target", [("lovm", "acc1"), ("lovm-recall", "mean_per_class_recall")])
-def test_modelgpt_subsets_equal_a_recomputation(cli, registry, tmp_path, monkeypatch, benchmark, target):
+def test_modelgpt_subsets_equal_a_recomputation(cli, registry, lovm_table, tmp_path, monkeypatch, benchmark, target):
     """`experiment subsets` on a LOVM-format table made here: every row's R5, tau and L1."""
-    tables = T.make_lovm_tables(tmp_path / "lovm")
-    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(tables))
-    out = lovm(cli, registry, benchmark, "experiment", "subsets", "--format", "csv", "--out", str(tmp_path))
+    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(lovm_table))
+    out = run_ok(cli, registry, benchmark, "experiment", "subsets", "--format", "csv", "--out", str(tmp_path))
     got = {r["scores"]: (float(r["R5"]), float(r["tau"]), float(r["L1"])) for r in csv.DictReader(out.splitlines())
            if r.get("R5")}
-    want = subsets_recomputed(T.read_rows(tables), target)
+    want = subsets_recomputed(T.read_rows(lovm_table), target)
     assert got == {row: pytest.approx(v, abs=1e-9) for row, v in want.items()}
     assert (tmp_path / "modelgpt-subsets.csv").read_text().startswith("scores,R5,tau,L1")
 
@@ -136,7 +124,7 @@ def test_modelgpt_subsets_reproduce_lovm_table(cli, registry, tmp_path, monkeypa
     from mllbench.host.lovm import PUBLISHED
 
     monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(published))
-    out = lovm(cli, registry, benchmark, "experiment", "subsets", "--format", "csv", "--out", str(tmp_path))
+    out = run_ok(cli, registry, benchmark, "experiment", "subsets", "--format", "csv", "--out", str(tmp_path))
     rows = csv_rows(out)
     paper = PUBLISHED[target]
     # the ImageNet baseline: exactly the published R5, tau, L1
@@ -149,15 +137,14 @@ def test_modelgpt_subsets_reproduce_lovm_table(cli, registry, tmp_path, monkeypa
     assert (tmp_path / "modelgpt-subsets.csv").read_text().startswith("scores,R5,tau,L1")
 
 
-def test_modelgpt_feature_subsets_as_a_parameter(cli, registry, tmp_path, monkeypatch):
+def test_modelgpt_feature_subsets_as_a_parameter(cli, registry, lovm_table, monkeypatch):
     """`-p features=...` fits those features only (groups or names): rows equal a recomputation."""
-    tables = T.make_lovm_tables(tmp_path / "lovm")
-    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(tables))
-    lovm(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=INB,G")
-    lovm(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=inter_close,imagenet_score")
-    out = lovm(cli, registry, "lovm", "leaderboard", "--metric", "r5", "--format", "csv")
+    monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(lovm_table))
+    run_ok(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=INB,G")
+    run_ok(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=inter_close,imagenet_score")
+    out = run_ok(cli, registry, "lovm", "leaderboard", "--metric", "r5", "--format", "csv")
     board = {row["method"]: row for row in csv.DictReader(out.splitlines())}
-    rows = T.read_rows(tables)
+    rows = T.read_rows(lovm_table)
     truth = T.by_dataset(rows, "acc1")
     for label, columns in (("modelgpt (k=1, features=INB,G)", LOVM_GROUPS["INB"] + LOVM_GROUPS["G"]),
                            ("modelgpt (k=1, features=inter_close,imagenet_score)", ("inter_close", "IN-score"))):
@@ -169,25 +156,24 @@ def test_modelgpt_feature_subsets_as_a_parameter(cli, registry, tmp_path, monkey
 
 def test_modelgpt_feature_subset_reproduces_lovm(cli, registry, monkeypatch, published):
     monkeypatch.setenv("MLLBENCH_LOVM_DIR", str(published))
-    lovm(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=INB,G")
-    lovm(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=inter_close,imagenet_score")
-    out = lovm(cli, registry, "lovm", "leaderboard", "--metric", "r5", "--format", "csv")
+    run_ok(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=INB,G")
+    run_ok(cli, registry, "lovm", "run", "-m", "modelgpt", "-p", "features=inter_close,imagenet_score")
+    out = run_ok(cli, registry, "lovm", "leaderboard", "--metric", "r5", "--format", "csv")
     avg = {row["method"]: row["avg"] for row in csv.DictReader(out.splitlines())}
     # the subset LOVM's protocol picks for INB+G (see the subsets test) fitted as an ordinary run
     assert avg["modelgpt (k=1, features=inter_close,imagenet_score)"] == "0.4609"
     assert avg["modelgpt (k=1, features=INB,G)"] != avg["modelgpt (k=1, features=inter_close,imagenet_score)"]
 
 
-def test_lovm_tables_fetched_once_at_the_pinned_commit(cli, registry, serve, tmp_path, monkeypatch):
+def test_lovm_tables_fetched_once_at_the_pinned_commit(cli, registry, serve, lovm_table, monkeypatch):
     from mllbench.host.lovm import SOURCE_COMMIT, SOURCE_FILES
 
-    tables = T.make_lovm_tables(tmp_path / "lovm")
     root, url, log = serve
-    lay_out(root, SOURCE_COMMIT, {remote: tables / local for local, remote in SOURCE_FILES.items()})
+    lay_out(root, SOURCE_COMMIT, {remote: lovm_table / local for local, remote in SOURCE_FILES.items()})
     monkeypatch.setenv("MLLBENCH_LOVM_URL", url)
-    lovm(cli, registry, "lovm", "run", "-m", "inb")
+    run_ok(cli, registry, "lovm", "run", "-m", "inb")
     assert sorted(log) == sorted(f"/{SOURCE_COMMIT}/{r}" for r in SOURCE_FILES.values())
-    lovm(cli, registry, "lovm", "--offline", "run", "-m", "inb")  # from the cache, nothing requested
+    run_ok(cli, registry, "lovm", "--offline", "run", "-m", "inb")  # from the cache, nothing requested
     assert len(log) == len(SOURCE_FILES)
     monkeypatch.setenv("XDG_CACHE_HOME", str(registry / "empty-cache"))
     code, out = cli("-b", "lovm", "--offline", "--registry", str(registry), "run", "-m", "inb")

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 from report_site import Page as Parsed, check_leaderboard, check_self_contained, leaderboard, per_model, read_page
 
 from mllbench.report.leaderboard import board
@@ -22,13 +21,9 @@ from mllbench.report.html import MARKER, Page, render
 
 
 @pytest.fixture
-def lovm_base(tmp_path, monkeypatch) -> list[str]:
+def lovm_base(lovm_table, tmp_path) -> list[str]:
     """Global options for `-b lovm` on generated tables and a fresh registry."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for var in ("MLLBENCH_LOVM_DIR", "MLLBENCH_LOVM_URL", "MLLBENCH_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    tables = lovm_tables.make_lovm_tables(tmp_path / "lovm")
-    return ["-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(tmp_path / "registry")]
+    return ["-q", "-b", "lovm", "--lovm-dir", str(lovm_table), "--registry", str(tmp_path / "registry")]
 
 
 def test_table_benchmark_report_is_the_leaderboard(cli, lovm_base, tmp_path):

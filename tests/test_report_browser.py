@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
 from report_site import leaderboard
 
 pytestmark = pytest.mark.browser
@@ -89,11 +88,8 @@ def check_in_browser(browser, site: Path, csv_table) -> None:
     page.close()
 
 
-def test_table_benchmark_report_in_chromium(browser, cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("MLLBENCH_LOVM_DIR", raising=False)
-    tables = lovm_tables.make_lovm_tables(tmp_path / "lovm")
-    base = ["-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(tmp_path / "registry")]
+def test_table_benchmark_report_in_chromium(browser, cli, lovm_table, tmp_path):
+    base = ["-q", "-b", "lovm", "--lovm-dir", str(lovm_table), "--registry", str(tmp_path / "registry")]
     for args in (["-m", "inb"], ["-m", "modelgpt"], ["-m", "modelgpt", "-p", "target=raw"]):
         assert cli(*base, "run", *args)[0] == 0
     assert cli(*base, "report", "--out", str(tmp_path / "site"))[0] == 0

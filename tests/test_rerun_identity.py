@@ -147,6 +147,7 @@ def test_canonical_batches_hold_one_length_and_one_shape():
     assert [(b.tolist(), n) for b, n in batches] == [([1, 4], 2), ([0, 2], 2), ([3, 3], 1)]
 
 
+@pytest.mark.slow  # a trained hub model's text tower and MiniLM: seconds
 def test_a_text_vector_is_the_same_bits_in_any_canonical_batch():
     """The real encoders (an embedded hub model's MiniLM tower, the MiniLM caption embedder): a
     text's vector alone equals its vector among other texts of its length and of others, at any

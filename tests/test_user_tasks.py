@@ -7,24 +7,15 @@ as PNG files), conftest's tiny open_clip models, HDF5 registries, WordNet captio
 import csv
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from harness import corpus_slice, embedded_dir, need_open_clip, run_cli, write_imagefolder
+
 pytestmark = pytest.mark.slow
 
-
-def _conftest():
-    """tests/conftest.py as pytest loaded it (--import-mode=importlib: it is not importable by name)."""
-    path = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == path)
-
-
-corpus_slice, embedded_dir, need_open_clip, write_imagefolder, run_cli = (
-    getattr(_conftest(), name) for name in ("corpus_slice", "embedded_dir", "need_open_clip", "write_imagefolder",
-                                            "run_cli"))
 
 SLICE_MODELS = ("rn-flags-symbols", "rn-objects", "vit-t-google")
 FIVE = "cat, dog, pizza, bicycle, rainbow"
