@@ -1,4 +1,5 @@
-"""Built-in dataset sources.
+"""Built-in dataset sources, and what every dataset source of mllbench's shares (``ListedDataset``,
+the data root, entry paths, class names checked against the labels).
 
 ``imagefolder``: ``root/<folder>/*.{png,jpg,jpeg,webp}`` (torchvision's
 ImageFolder layout). Entry keys: ``root`` (relative to the benchmark file;
@@ -42,8 +43,6 @@ def resolve_path(text: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-
-
 @dataclass
 class ListedDataset:
     """Images as a list of items (file paths, pixel arrays) decoded on demand."""
@@ -77,6 +76,48 @@ def from_pixels(pixels: np.ndarray):
 
     return Image.fromarray(pixels)
 
+
+# -- helpers of the public-dataset sources (wds.py, torchvision_caches.py) -------------------------
+
+def with_classes(entry: dict, found: Sequence[str], labels: np.ndarray) -> dict:
+    """The entry with ``classnames`` filled from the source, checked against the labels."""
+    names = list(entry.get("classnames") or found)
+    if not names:
+        raise MllbenchError(f"dataset {entry['name']!r}: no class names (add `classnames` to its entry)")
+    if len(labels) and int(labels.max()) >= len(names):
+        raise MllbenchError(f"dataset {entry['name']!r}: label {int(labels.max())} but only {len(names)} class "
+                            "names; fix `classnames` in the benchmark definition")
+    if entry.get("wnids") is not None and len(entry["wnids"]) != len(names):
+        raise MllbenchError(f"dataset {entry['name']!r}: {len(entry['wnids'])} wnids for {len(names)} classes")
+    return {**entry, "classnames": names}
+
+
+def listed(entry: dict, items: Sequence[Any], labels: np.ndarray, decode: Callable[[Any], Any],
+           found_names: Sequence[str], metadata: Mapping[str, Any]) -> ListedDataset:
+    """A public dataset's ListedDataset: the class names the files give unless the entry names them."""
+    full = with_classes(entry, found_names, labels)
+    wnids = tuple(entry["wnids"]) if entry.get("wnids") else None
+    return ListedDataset(task_info(full, full["classnames"]), items, labels.astype(np.int64), decode, wnids,
+                         {"licence": entry.get("licence", "see the dataset's terms"), **metadata})
+
+
+def short_hash(*parts: Any) -> str:
+    """12 hex digits of any JSON-able parts: a dataset's version, an index folder's name."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def size_on_disk_gb(paths: Sequence[Path]) -> float:
+    """What ``run --dry-run`` shows for files already fetched."""
+    return round(sum(p.stat().st_size for p in paths if p.is_file()) / 1e9, 6)
+
+
+def read_lines(path: Path) -> list[str]:
+    """A text file's stripped lines; none when it is absent (optional metadata files)."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+
+
+
+# -- imagefolder ----------------------------------------------------------------------------------
 
 def folder_classes(entry: dict, root: Path) -> list[dict]:
     """The entry's classes as ``{"folder", "name"[, "wnid"]}`` in label order."""

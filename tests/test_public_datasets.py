@@ -313,7 +313,7 @@ TV_FIXTURES = {"cifar100": fixture_cifar100, "mnist": fixture_mnist, "stl10": fi
 
 
 def test_every_torchvision_reader_has_a_fixture():
-    from mllbench.plugins.public_datasets import READERS
+    from mllbench.plugins.torchvision_caches import READERS
 
     assert set(READERS) == set(TV_FIXTURES)
 

@@ -1,4 +1,4 @@
-"""`mllbench new-plugin` (mllbench/scaffold.py): generated packages install, load, run and pass their own tests.
+"""`mllbench new-plugin` (mllbench/cli/scaffold.py): generated packages install, load, run and pass their own tests.
 
 The selector is pip-installed into a fresh venv (offline: the venv sees this
 environment's packages through a .pth file, and pip builds with the setuptools
@@ -6,6 +6,7 @@ already here), where `mllbench plugins` lists it through its entry point and a
 run on a LOVM-format table puts its row on the leaderboard. Every kind is
 loaded through the host from the entry point its pyproject.toml declares.
 """
+import ast
 import csv
 import importlib.metadata as md
 import importlib.util
@@ -14,21 +15,20 @@ import os
 import site
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mllbench.host.plugins import build_host
-from mllbench.cli.scaffold import KINDS
 import lovm_tables  # tests/lovm_tables.py (conftest puts tests/ on sys.path)
+from mllbench.cli.scaffold import KINDS
+from mllbench.host.plugins import build_host
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     tomllib = None
-
-
 
 
 def scaffold(cli, name: str, kind: str, out: Path) -> Path:
@@ -59,7 +59,8 @@ def run(command: list, env: dict, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def test_a_scaffolded_selector_installs_lists_runs_and_ranks(cli, tmp_path):
+@pytest.mark.slow  # a venv and a pip install: seconds
+def test_a_scaffolded_selector_installs_lists_runs_and_ranks(cli, lovm_table, tmp_path):
     pytest.importorskip("setuptools")  # the build backend; --no-build-isolation keeps pip off the index
     package = scaffold(cli, "demo-pick", "selector", tmp_path / "mllbench-demo-pick")
     python = make_venv(tmp_path / "venv")
@@ -71,16 +72,16 @@ def test_a_scaffolded_selector_installs_lists_runs_and_ranks(cli, tmp_path):
     records = {r["name"]: r for r in json.loads(run([*mllbench, "plugins", "--json"], env))}
     assert records["demo-pick"] | {"hooks": None} == {
         "name": "demo-pick", "module": "mllbench_demo_pick", "distribution": "mllbench-demo-pick",
-        "version": "0.1.0", "hooks": None, "registered": {"selector": ["demo-pick"]}, "error": None}
+        "version": "0.1.0", "hooks": None, "registered": {"selector": ["demo-pick"]}, "error": None,
+        "options": {"demo-pick": []}}  # a declared selector, with no options
 
     T = lovm_tables
-    tables = T.make_lovm_tables(tmp_path / "lovm")
-    base = [*mllbench, "-q", "-b", "lovm", "--lovm-dir", str(tables), "--registry", str(tmp_path / "registry")]
+    base = [*mllbench, "-q", "-b", "lovm", "--lovm-dir", str(lovm_table), "--registry", str(tmp_path / "registry")]
     for method in ("demo-pick", "inb"):
         run([*base, "run", "-m", method], env)
     rows = {r["method"]: r for r in csv.DictReader(run([*base, "leaderboard", "--format", "csv"], env).splitlines())}
     assert rows["demo-pick (k=1)"]["version"] == "0.1.0" and "inb (k=1)" in rows
-    truth = T.by_dataset(T.read_rows(tables), "acc1")  # dataset -> model -> top-1, read from the CSV
+    truth = T.by_dataset(T.read_rows(lovm_table), "acc1")  # dataset -> model -> top-1, read from the CSV
     models = sorted(truth["cifar100"])
     for dataset in truth:
         others = [d for d in truth if d != dataset]
@@ -101,12 +102,27 @@ def test_every_kind_registers_through_its_declared_entry_point(cli, tmp_path, mo
         assert declared == {name: module}
     monkeypatch.syspath_prepend(str(package))
     monkeypatch.delenv("MLLBENCH_PLUGINS")
-    host = build_host([md.EntryPoint(name, module, "mllbench")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        host = build_host([md.EntryPoint(name, module, "mllbench")])
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning)]  # today's contract, not a shim
     record = host.plugins[0]
     assert record.error is None and record.hooks == [KINDS[kind].hook]
     assert record.registered == {KINDS[kind].registry: [name]} and callable(host.get(KINDS[kind].registry, name))
     assert {p.name for p in package.iterdir()} == {"pyproject.toml", "README.md", module, "tests"}
     assert f"mllbench new-plugin {name} --kind {kind}" in (package / "README.md").read_text()
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_generated_code_imports_only_the_plugin_contract(cli, tmp_path, kind):
+    """The plugin's module imports mllbench.contract (a model provider: also open_clip as mllbench
+    imports it), never mllbench's internals, which may move between versions."""
+    package = scaffold(cli, f"demo-{kind}", kind, tmp_path / kind)
+    tree = ast.parse((package / f"mllbench_demo_{kind}" / "__init__.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    allowed = {"mllbench.contract"} | ({"mllbench.plugins.openclip_runtime"} if kind == "model" else set())
+    assert "mllbench.contract" in imported and {m for m in imported if m.startswith("mllbench")} <= allowed
 
 
 @pytest.mark.parametrize("kind", ["captioner", "embedder", "dataset",  # the selector's: in the venv test above
