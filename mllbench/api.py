@@ -11,7 +11,7 @@ Selection needs only the registry (the hub's labels) and the text embedder: no
 image is read and no image tower runs. ``predict`` runs each reused model once
 over the images and ensembles them with Eqs. 8-10 through
 ``reuse.reuse_ensemble``, the function ``mllbench run`` scores with. The CLI's
-``select`` and ``predict`` are this module plus printing (``mllbench/cli_user.py``).
+``select`` and ``predict`` are this module plus printing (``mllbench/cli/user.py``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from mllbench.maths.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, reuse_ensemble, softmax, top_k_models
+from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING, reuse_ensemble, softmax, top_k_models
 from mllbench.core.types import MllbenchError, TaskInfo
 
 if TYPE_CHECKING:
@@ -207,22 +207,19 @@ class Hub:
         raise MllbenchError(f"a task is a TaskInfo, a dict, a list of class names, a task name or a file; "
                             f"got {type(task).__name__}")
 
-    def select(self, task: TaskLike, method: str = "mll", k: int = 1, *, logit_scale: float = 100.0,
+    def select(self, task: TaskLike, method: str = "mll", k: int = 1, *, logit_scale: float = DEFAULT_LOGIT_SCALE,
                weighting: str = DEFAULT_WEIGHTING, **params: Any) -> "Selection":
         """Score every hub model for every class of ``task`` with a selector (``params`` are its
-        own: MLL's alpha, nodes_per_class, normalize_z); nothing runs on images.
+        declared options, ``mllbench plugins``: MLL's alpha, nodes_per_class, normalize_z);
+        nothing runs on images. Values are checked as ``run`` checks them.
 
         Models are loaded only to label those the registry has no label for.
         """
-        from mllbench.contract.options import check_params
-        from mllbench.pipeline.run import check_selector_params
+        from mllbench.pipeline.run import check_selection
 
         session = self.session
         info = self.task(task)
-        check_params({"k": k, "logit_scale": logit_scale, **params}, len(self.models))
-        if weighting not in WEIGHTINGS:
-            raise MllbenchError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
-        check_selector_params(session.bench.host.get("selector", method), params)
+        check_selection(session.bench, method, params, k, logit_scale, weighting)
         if session.bench.table is None:
             session.ensure(self.models, [])  # labels are the hub's, made once whatever the task
         session.prepare(method, [info], params)
@@ -239,7 +236,7 @@ class Selection:
     method: str
     k: int
     scores: np.ndarray
-    logit_scale: float = 100.0
+    logit_scale: float = DEFAULT_LOGIT_SCALE
     weighting: str = DEFAULT_WEIGHTING
     params: dict = field(default_factory=dict)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mllbench.contract import hookimpl, MllbenchError, SelectionContext
+from mllbench.contract import hookimpl, MllbenchError, SelectionContext, Selector
 
 
 def imagenet_accuracy(ctx: SelectionContext) -> np.ndarray:
@@ -17,14 +17,19 @@ def imagenet_accuracy(ctx: SelectionContext) -> np.ndarray:
         raise MllbenchError("INB needs `imagenet_acc` in every hub model's metadata") from exc
 
 
-def inb_select(ctx: SelectionContext) -> np.ndarray:
-    acc = imagenet_accuracy(ctx)
-    return np.repeat(acc[:, None], len(ctx.task.classnames), axis=1)
+class INB(Selector):
+    """The ImageNet baseline; no options. Its scores are accuracies (LOVM's L1 applies)."""
 
+    name = "inb"
 
-inb_select.scores_are_accuracy = lambda params: True
+    def select(self, ctx: SelectionContext) -> np.ndarray:
+        acc = imagenet_accuracy(ctx)
+        return np.repeat(acc[:, None], len(ctx.task.classnames), axis=1)
+
+    def scores_are_accuracy(self, params) -> bool:
+        return True
 
 
 @hookimpl
 def register_selectors(register):
-    register("inb", inb_select)
+    register(INB.name, INB())

@@ -1,16 +1,16 @@
 """The MLL selector: reuse metric r_{m,y} from model labels (Eqs. 5-7).
 
-Parameters (``ctx.params``): ``alpha`` (Eq. 7, default 0.7),
-``nodes_per_class`` (graph nodes matched per class, default 5, the authors'
-code), ``normalize_z`` (default False: Z as printed).
+Its options (declared in ``MLL.options``, the CLI's ``--alpha`` etc. are made from them):
+``alpha`` (Eq. 7, default 0.7), ``nodes_per_class`` (graph nodes matched per class, default
+5, the authors' code), ``normalize_z`` (default False: Z as printed).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from mllbench.contract import (check_params, class_precision, hookimpl, l2_normalize, LabelView, node_hits,
-                              precision_from_hits, reuse_metric, SelectionContext, top_node_hits,
-                              TOP_NODES_MIN_WORK, transfer_matrix)
+from mllbench.contract import (class_precision, hookimpl, l2_normalize, LabelView, node_hits, Option,
+                               precision_from_hits, reuse_metric, SelectionContext, Selector, top_node_hits,
+                               TOP_NODES_MIN_WORK, transfer_matrix)
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -44,22 +44,29 @@ def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
     return correct, np.bincount(image_node, minlength=len(selected)).astype(np.float64)
 
 
-def mll_select(ctx: SelectionContext) -> np.ndarray:
-    params = ctx.params
-    check_params(params)
-    selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
-                                  int(params.get("nodes_per_class", 5)), eligible=ctx.labels.n_images > 0,
-                                  normalize_z=bool(params.get("normalize_z", False)))
-    pairs = ctx.labels.node_images(selected)
-    p_v = []
-    for model in ctx.models:  # one model's label in memory at a time, its images in blocks
-        p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected, pairs)))
-    return reuse_metric(class_precision(np.stack(p_v), z), float(params.get("alpha", 0.7)))
+class MLL(Selector):
+    """Model Label Learning's selection: each model's precision on the graph nodes matched to
+    the task's classes (Eqs. 5-6), balanced with its overall precision (Eq. 7)."""
 
+    name = "mll"
+    options = (
+        Option("alpha", "float", 0.7, "Eq. 7 balance of class vs overall precision.", min=0, max=1),
+        Option("nodes_per_class", "int", 5, "Graph nodes matched to each class (Z).", min=1),
+        Option("normalize_z", "bool", False, "Normalise Z's columns to sum to 1.", off_flag="--raw-z"),
+    )
 
-mll_select.check_params = check_params  # run_method checks alpha, nodes_per_class before labeling
+    def select(self, ctx: SelectionContext) -> np.ndarray:
+        params = {**self.defaults, **ctx.params}
+        selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
+                                      int(params["nodes_per_class"]), eligible=ctx.labels.n_images > 0,
+                                      normalize_z=bool(params["normalize_z"]))
+        pairs = ctx.labels.node_images(selected)
+        p_v = []
+        for model in ctx.models:  # one model's label in memory at a time, its images in blocks
+            p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected, pairs)))
+        return reuse_metric(class_precision(np.stack(p_v), z), float(params["alpha"]))
 
 
 @hookimpl
 def register_selectors(register):
-    register("mll", mll_select)
+    register(MLL.name, MLL())

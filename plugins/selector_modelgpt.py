@@ -7,14 +7,15 @@ intraclass_sim, inter_close, intra_close, superclass_metric, and the
 ImageNet score. A linear regression (least squares with intercept, unscaled,
 like sklearn's LinearRegression) is fitted on the sample datasets, whose
 ground-truth accuracies the harness measures (Sec. 5.2), with targets centred
-per dataset (LOVM's ranking target; ``params["target"] = "raw"`` fits raw
+per dataset (LOVM's ranking target; option ``target=raw`` fits raw
 accuracy, and only then are its scores accuracy predictions, as
 ``scores_are_accuracy`` declares). Its prediction for the target task is
 every class's score. On a table benchmark (LOVM) the shipped features are
-used instead of computing them. ``params["features"]`` fits a subset: a
+used instead of computing them. Option ``features`` fits a subset: a
 comma list of feature names and LOVM's score groups (``C``: text_f1,
 text_acc1; ``G``: the four geometry features; ``INB``: imagenet_score);
-the default is all seven, LOVM's fixed full model.
+the default is all seven, LOVM's fixed full model. Option ``seed`` seeds
+the text-acc1/text-f1 noise.
 
 Synonyms/superclasses (LOVM asks GPT) come from WordNet offline: the lemmas
 and hypernym lemmas of the class name's first noun sense.
@@ -25,7 +26,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from mllbench.contract import hookimpl, l2_normalize, MllbenchError, SelectionContext, TaskInfo
+from mllbench.contract import (hookimpl, l2_normalize, MllbenchError, Option, SelectionContext, Selector,
+                               TaskInfo)
 from mllbench.plugins.selector_inb import imagenet_accuracy
 
 FEATURES = ("text_acc1", "text_f1", "intraclass_sim", "inter_close", "intra_close",
@@ -196,18 +198,39 @@ def fit_predict(x: np.ndarray, acc: np.ndarray, columns: list[int], centred: boo
     return coef[0] + x[-1][:, columns] @ coef[1:]
 
 
-def modelgpt_select(ctx: SelectionContext) -> np.ndarray:
-    x, acc = training_data(ctx)
-    predicted = fit_predict(x, acc, feature_columns(ctx.params.get("features")),
-                            ctx.params.get("target", "centred") == "centred")
-    return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
+class ModelGPT(Selector):
+    """LOVM's ModelGPT: a linear fit of accuracy on text-only features. Its options are recorded
+    in a result only when given (``record_default=False``), as before they were declared."""
 
+    name = "modelgpt"
+    options = (
+        Option("features", "str", None, "Features to fit: a comma list of feature names and LOVM's score groups "
+               f"({'; '.join(g + ': ' + ', '.join(f) for g, f in GROUPS.items())}); default: all seven.",
+               record_default=False),
+        Option("target", "choice", "centred", "Fit accuracies centred per dataset (LOVM's ranking target) or raw "
+               "(then the scores predict accuracy: L1).", choices=("centred", "raw"), record_default=False),
+        Option("seed", "int", 0, "Seed of the caption noise of text-acc1 and text-f1.", record_default=False),
+    )
+    features, feature_groups = FEATURES, GROUPS  # `experiment subsets` reads them
 
-modelgpt_select.scores_are_accuracy = lambda params: params.get("target") == "raw"
-modelgpt_select.prepare = modelgpt_prepare
-modelgpt_select.features, modelgpt_select.feature_groups = FEATURES, GROUPS  # `experiment modelgpt-subsets`
+    def select(self, ctx: SelectionContext) -> np.ndarray:
+        x, acc = training_data(ctx)
+        predicted = fit_predict(x, acc, feature_columns(ctx.params.get("features")),
+                                ctx.params.get("target", "centred") == "centred")
+        return np.repeat(predicted[:, None], len(ctx.task.classnames), axis=1)
+
+    def prepare(self, contexts: list[SelectionContext]) -> None:
+        modelgpt_prepare(contexts)
+
+    def scores_are_accuracy(self, params) -> bool:
+        return params.get("target") == "raw"
+
+    def check(self, params, hub_size: int | None = None) -> None:
+        """Also the feature names, before any model runs."""
+        super().check(params, hub_size)
+        feature_columns(params.get("features"))
 
 
 @hookimpl
 def register_selectors(register):
-    register("modelgpt", modelgpt_select)
+    register(ModelGPT.name, ModelGPT())

@@ -1,12 +1,12 @@
-"""``mllbench results export|import`` (``mllbench/exchange.py``) and ``mllbench new-plugin``
-(``mllbench/scaffold.py``). Imported by ``mllbench/cli.py``, which registers these commands on its group."""
+"""``mllbench results export|import`` (``report/exchange.py``) and ``mllbench new-plugin``
+(``cli/scaffold.py``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from mllbench.cli.main import State, benchmark_here, cli, stored_results
+from mllbench.cli.base import State, benchmark_here, cli, stored_results
 from mllbench.cli.scaffold import KINDS
 
 

@@ -1,8 +1,8 @@
 """``mllbench select`` and ``mllbench predict``: the Python API (``mllbench/api.py``) with tables.
 
 A task is a benchmark's (``--task NAME``) or the user's own: ``--task FILE``
-(JSON, or YAML with PyYAML), ``--classes "a, b"`` or ``--classes-file``. Imported
-by ``mllbench/cli.py``, which registers these commands on its group.
+(JSON, or YAML with PyYAML), ``--classes "a, b"`` or ``--classes-file``. A selector's options
+are flags, as for ``run`` (``cli/flags.py``).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Callable
 import click
 
 from mllbench.api import Hub, Selection
-from mllbench.cli.main import (State, benchmark_here, check_options, cli, console, key_values, method_params,
-                          selection_options, with_options)
+from mllbench.cli.base import State, benchmark_here, cli, console, with_options
+from mllbench.cli.flags import SelectorCommand, selection, selection_options
 from mllbench.core.types import MllbenchError, TaskInfo
 
 task_options = with_options([
@@ -30,9 +30,6 @@ task_options = with_options([
     click.option("--task-type", default=None, help="Your task's type, e.g. \"sign recognition\". "
                  "Default: image classification."),
 ])
-PARAM_OPTION = click.option("--param", "-p", "extra", multiple=True,
-                            callback=lambda ctx, param, value: key_values(value),
-                            help="Selector parameter KEY=VALUE (repeatable), as for `run`.")
 
 
 def model_options_here(f: Callable) -> Callable:
@@ -85,22 +82,19 @@ def describe(sel: Selection) -> None:
 
 
 def start(state: State, task: str | None, classes: str | None, classes_file: str | None, domain: str | None,
-          task_type: str | None, method: str, k: int, alpha: float, nodes_per_class: int, normalize_z: bool,
-          logit_scale: float, weighting: str, extra: dict) -> Selection:
-    """Check the options, then select (inside the command's progress display)."""
-    check_options(state, k=k, alpha=alpha, nodes_per_class=nodes_per_class, logit_scale=logit_scale)
+          task_type: str | None, method: str, extra: dict) -> Selection:
+    """Check the options (the selector's flags and -p, as `run` does), then select (inside the
+    command's progress display)."""
+    reuse, params = selection(state, method, extra)
     hub = Hub(state.session)
     info = resolve_task(hub, task, classes, classes_file, domain, task_type)
-    hub.session.bench.host.get("selector", method)
-    params = method_params(method, alpha, nodes_per_class, normalize_z, extra)
-    return hub.select(info, method, k, logit_scale=logit_scale, weighting=weighting, **params)
+    return hub.select(info, method, reuse.k, logit_scale=reuse.logit_scale, weighting=reuse.weighting, **params)
 
 
-@cli.command()
+@cli.command(cls=SelectorCommand)
 @benchmark_here
 @task_options
 @selection_options
-@PARAM_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def select(state: State, as_json: bool, **options):
@@ -132,7 +126,7 @@ def select(state: State, as_json: bool, **options):
     console().print(r)
 
 
-@cli.command()
+@cli.command(cls=SelectorCommand)
 @benchmark_here
 @task_options
 @click.option("--images", required=True, type=click.Path(), help="Folder of images (searched recursively). With "
@@ -140,7 +134,6 @@ def select(state: State, as_json: bool, **options):
 @click.option("--out", type=click.Path(dir_okay=False), default="predictions.csv", show_default=True,
               help="CSV: file, predicted, confidence, [true,] and each reused model's probability of the prediction.")
 @selection_options
-@PARAM_OPTION
 @model_options_here
 @click.pass_obj
 def predict(state: State, images: str, out: str, **options):

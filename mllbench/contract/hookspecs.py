@@ -1,15 +1,19 @@
 """Hook specifications: the only way plugins extend mllbench.
 
-Every hook hands the plugin a ``register`` callback (the simonw/llm style), so
-one plugin may register several things and the host keeps the registries.
+Every ``register_*`` hook but ``register_commands`` hands the plugin a ``register``
+callback (the simonw/llm style), so one plugin may register several things and the host
+keeps the registries; ``register_commands`` hands it the CLI's click group.
 pluggy lets an implementation accept fewer arguments than the spec names, so
 these signatures only ever grow by new arguments, never by renames.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 hookspec = pluggy.HookspecMarker("mllbench")
 hookimpl = pluggy.HookimplMarker("mllbench")
@@ -61,23 +65,17 @@ def register_embedders(register: Callable) -> None:
 def register_selectors(register: Callable) -> None:
     """Register selection methods: ``register(name, selector)``.
 
-    ``selector(ctx: mllbench.core.types.SelectionContext) -> np.ndarray`` returns
-    scores of shape (n_models, n_classes), higher meaning a better model for
-    that class. The context carries the task's class names, domain and task
-    type, the hub, read access to the label registry and the caption and
-    embedding services, never the task's images or labels. The harness does
-    reuse (top-k per class, Eqs. 8-10) identically for every selector. The
-    mean over classes is the selector's model ranking for the task (LOVM's
-    R5, tau, regret); a selector whose scores predict accuracy says so with an
-    attribute ``selector.scores_are_accuracy = lambda params: True`` (LOVM's L1).
-    A selector may declare its parameters' defaults, ``selector.defaults =
-    {"name": value}``: leaderboard labels leave out parameters equal to them.
-    A selector that runs hub models (text encoders, sample-dataset ground
-    truth) may declare ``selector.prepare = lambda contexts: ...``: ``run``
-    calls it once with every task's context before selecting task by task,
-    so it can do each model's work for all tasks while that model is loaded
-    (the harness holds one model at a time); ``ctx.memo`` keeps what does not
-    depend on the target task across tasks.
+    ``selector`` is a :class:`mllbench.contract.Selector`: its ``options`` (typed, with
+    defaults and ranges: the CLI's flags, ``-p``, the Python API and ``mllbench plugins`` are
+    made from them), ``select(ctx: SelectionContext) -> np.ndarray`` of shape (n_models,
+    n_classes), higher meaning a better model for that class, and optionally ``prepare`` and
+    ``scores_are_accuracy``. The context carries the task's class names, domain and task type,
+    the hub, read access to the label registry and the caption and embedding services, never
+    the task's images or labels. The harness does reuse (top-k per class, Eqs. 8-10)
+    identically for every selector; the mean over classes is the selector's model ranking for
+    the task (LOVM's R5, tau, regret). A bare function ``selector(ctx)`` (with attributes
+    ``defaults``, ``prepare``, ``check_params``, ``scores_are_accuracy``) still works in
+    contract version 1, with a DeprecationWarning.
     """
 
 
@@ -87,4 +85,14 @@ def register_benchmarks(register: Callable) -> None:
 
     A definition names the hub (models with provider args and metadata), the
     target tasks and sample datasets, and the semantic-graph settings.
+    """
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:
+    """Add commands to the ``mllbench`` command line (as simonw/llm does).
+
+    ``cli`` is a ``click.Group``: ``@cli.command()`` on a function adds ``mllbench NAME``.
+    The CLI asks for them when it lists or looks up a command it does not have itself, so a
+    plugin's command never replaces a built-in one (it is reported by ``mllbench plugins``).
     """

@@ -3,7 +3,8 @@
 Built-in plugins are entry points of this distribution, so they load exactly
 like third-party ones. Each plugin is imported and asked to register on its
 own, so a broken plugin is reported (``mllbench plugins``) and skipped, never
-fatal, unless ``MLLBENCH_STRICT_PLUGINS=1``.
+fatal, unless ``MLLBENCH_STRICT_PLUGINS=1``. Selectors are kept as
+``mllbench.contract.Selector`` s (``as_selector`` wraps an old bare function).
 
 Environment switches:
 - ``MLLBENCH_PLUGINS=a,b``: load only these entry points (tests use this to
@@ -21,6 +22,7 @@ from typing import Any, Callable
 import pluggy
 
 from mllbench.contract import hookspecs
+from mllbench.contract.selector import Selector, as_selector
 from mllbench.core.types import MllbenchError
 
 GROUP = "mllbench"
@@ -32,6 +34,7 @@ KINDS = {
     "register_selectors": "selector",
     "register_benchmarks": "benchmark",
 }
+COMMANDS = "register_commands"  # called by the CLI with its group (``call_each``), not at load
 
 
 @dataclass
@@ -49,6 +52,8 @@ class PluginRecord:
 
 @dataclass
 class Host:
+    """The loaded plugins and what they registered, one registry per kind (``KINDS``)."""
+
     pm: pluggy.PluginManager
     plugins: list[PluginRecord]
     registries: dict[str, dict[str, Any]]
@@ -62,6 +67,30 @@ class Host:
             raise MllbenchError(f"unknown {kind} {name!r}; known: {known} (see `mllbench plugins`)")
         return registry[name]
 
+    def selector(self, name: str) -> Selector:
+        """The selector registered as ``name``, through the selector interface (``as_selector``)."""
+        return as_selector(self.get("selector", name), name)
+
+    def call_each(self, hook_name: str, arguments: Callable[[PluginRecord], dict[str, Any]]) -> list[PluginRecord]:
+        """Call one hook on every plugin implementing it, each on its own with ``arguments(its
+        record)``; returns the records of those that succeeded. A plugin that fails is recorded
+        (``mllbench plugins`` shows it) and skipped, unless MLLBENCH_STRICT_PLUGINS=1."""
+        by_name, done = {r.name: r for r in self.plugins}, []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            record = by_name[impl.plugin_name]
+            try:
+                impl.function(**arguments(record))
+                done.append(record)
+            except Exception as exc:
+                if _strict():
+                    raise
+                record.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+        return done
+
+
+def _strict() -> bool:
+    return os.environ.get("MLLBENCH_STRICT_PLUGINS") == "1"
+
 
 def _split_env(var: str) -> set[str] | None:
     value = os.environ.get(var, "").strip()
@@ -74,7 +103,6 @@ def _entry_points() -> list[md.EntryPoint]:
 
 def build_host(entry_points: list[md.EntryPoint] | None = None) -> Host:
     """Load plugins and fill the registries (uncached; tests call this)."""
-    strict = os.environ.get("MLLBENCH_STRICT_PLUGINS") == "1"
     only, blocked = _split_env("MLLBENCH_PLUGINS"), _split_env("MLLBENCH_BLOCK_PLUGINS") or set()
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
@@ -94,7 +122,7 @@ def build_host(entry_points: list[md.EntryPoint] | None = None) -> Host:
             module = ep.load()
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not break the host
-            if strict:
+            if _strict():
                 raise
             record.error = f"{type(exc).__name__}: {exc}"
     try:
@@ -103,18 +131,14 @@ def build_host(entry_points: list[md.EntryPoint] | None = None) -> Host:
         raise MllbenchError(f"a plugin implements an unknown hook: {exc}") from exc
     registries: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS.values()}
     origins: dict[tuple[str, str], str] = {}
+    host = Host(pm, records, registries, origins)
     by_name = {r.name: r for r in records}
-    for hook_name, kind in KINDS.items():
+    for hook_name in (*KINDS, COMMANDS):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            record = by_name[impl.plugin_name]
-            record.hooks.append(hook_name)
-            try:
-                impl.function(register=_registrar(kind, record, registries, origins))
-            except Exception as exc:
-                if strict:
-                    raise
-                record.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
-    return Host(pm, records, registries, origins)
+            by_name[impl.plugin_name].hooks.append(hook_name)
+    for hook_name, kind in KINDS.items():
+        host.call_each(hook_name, lambda record, kind=kind: {"register": _registrar(kind, record, registries, origins)})
+    return host
 
 
 def _registrar(kind: str, record: PluginRecord, registries: dict, origins: dict) -> Callable:
@@ -122,7 +146,7 @@ def _registrar(kind: str, record: PluginRecord, registries: dict, origins: dict)
         owner = origins.get((kind, name))
         if owner is not None and owner != record.name:
             raise MllbenchError(f"{kind} {name!r} is already registered by plugin {owner!r}")
-        registries[kind][name] = factory
+        registries[kind][name] = as_selector(factory, name) if kind == "selector" else factory
         origins[(kind, name)] = record.name
         record.registered.setdefault(kind, []).append(name)
 

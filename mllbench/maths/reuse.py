@@ -22,6 +22,7 @@ import numpy as np
 
 WEIGHTINGS = ("inverse-entropy", "entropy", "uniform")
 DEFAULT_WEIGHTING = "inverse-entropy"  # the authors' code; the one default of CLI, experiments and API
+DEFAULT_LOGIT_SCALE = 100.0  # CLIP's trained scale (see above); the one default everywhere
 
 
 def top_k_models(scores: np.ndarray, k: int) -> np.ndarray:
@@ -58,7 +59,7 @@ def ensemble_weights(h: np.ndarray, weighting: str) -> np.ndarray:
     return np.where(total > 0, w / np.where(total > 0, total, 1), 1.0 / w.shape[0])
 
 
-def ensemble_scores(sims: np.ndarray, chosen: np.ndarray, logit_scale: float = 100.0,
+def ensemble_scores(sims: np.ndarray, chosen: np.ndarray, logit_scale: float = DEFAULT_LOGIT_SCALE,
                     weighting: str = DEFAULT_WEIGHTING) -> np.ndarray:
     """Eqs. 8-9: p^k_y(x) for all samples and classes.
 
@@ -79,7 +80,8 @@ def ensemble_scores(sims: np.ndarray, chosen: np.ndarray, logit_scale: float = 1
     return out
 
 
-def reuse_ensemble(sims_of: Callable[[int], np.ndarray], scores: np.ndarray, k: int, logit_scale: float = 100.0,
+def reuse_ensemble(sims_of: Callable[[int], np.ndarray], scores: np.ndarray, k: int,
+                   logit_scale: float = DEFAULT_LOGIT_SCALE,
                    weighting: str = DEFAULT_WEIGHTING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eqs. 8-9 reading only the reused models' similarities: ``run`` (cached task predictions)
     and ``predict`` (a user's images) both call this, so they ensemble identically.
@@ -93,7 +95,7 @@ def reuse_ensemble(sims_of: Callable[[int], np.ndarray], scores: np.ndarray, k: 
     return ensemble_scores(stacked, np.searchsorted(used, chosen), logit_scale, weighting), used, chosen
 
 
-def ensemble_predict(sims: np.ndarray, scores: np.ndarray, k: int, logit_scale: float = 100.0,
+def ensemble_predict(sims: np.ndarray, scores: np.ndarray, k: int, logit_scale: float = DEFAULT_LOGIT_SCALE,
                      weighting: str = DEFAULT_WEIGHTING) -> np.ndarray:
     """Eq. 10: the class with the highest ensemble confidence, per sample."""
     chosen = top_k_models(scores, k)

@@ -8,37 +8,40 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from mllbench.contract.options import check_params
+from mllbench.contract.options import ReuseSettings
+from mllbench.contract.selector import Selector
 from mllbench.core.files import write_json
 from mllbench.core.types import MllbenchError
 from mllbench.core.version import __version__
 from mllbench.host.benchmark import Benchmark
-from mllbench.maths.reuse import DEFAULT_WEIGHTING, WEIGHTINGS
+from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING
 from mllbench.pipeline.session import Session, short_hash
 
 RESULT_SCHEMA = 2  # 2: per-task "predictions" and "labels" per test image (leaderboard intervals)
 
 
-def scores_are_accuracy(selector: Callable, params: dict) -> bool:
-    """Whether a selector's scores predict accuracy (so L1 applies): ``params`` or its own say.
-
-    A selector declares it with an attribute ``scores_are_accuracy(params) -> bool``.
-    """
+def scores_are_accuracy(selector: Selector, params: dict) -> bool:
+    """Whether a selector's scores predict accuracy (so L1 applies): ``params`` or its own say."""
     if "scores_are_accuracy" in params:
         return bool(params["scores_are_accuracy"])
-    declared = getattr(selector, "scores_are_accuracy", None)
-    return bool(declared(params)) if declared else False
+    return bool(selector.scores_are_accuracy(params))
 
 
-def check_selector_params(selector: Callable, params: dict) -> None:
-    """A selector's own parameter checks, if it declares them as an attribute ``check_params(params)``."""
-    declared = getattr(selector, "check_params", None)
-    if declared:
-        declared(params)
+def check_selection(bench: Benchmark, method: str, params: dict, k: int = 1,
+                    logit_scale: float = DEFAULT_LOGIT_SCALE,
+                    weighting: str = DEFAULT_WEIGHTING) -> tuple[Selector, ReuseSettings, dict]:
+    """The selector, the reuse settings and the selector's params, every value checked against
+    its declaration before any model runs (``run_method``, ``Hub.select`` and the CLI call
+    this). Reuse settings may come in ``params`` too (``-p weighting=entropy``) and win there."""
+    hub = len(bench.models)
+    reuse, params = ReuseSettings.take(params, hub, k=k, logit_scale=logit_scale, weighting=weighting)
+    selector = bench.host.selector(method)
+    selector.check(params, hub)
+    return selector, reuse, params
 
 
 def benchmarkshort_hash(bench: Benchmark) -> str:
@@ -66,7 +69,7 @@ def environment() -> dict:
 
 
 def run_method(session: Session, method: str, tasks: Sequence[str], params: dict, k: int,
-               logit_scale: float = 100.0, weighting: str = DEFAULT_WEIGHTING) -> tuple[dict, Path]:
+               logit_scale: float = DEFAULT_LOGIT_SCALE, weighting: str = DEFAULT_WEIGHTING) -> tuple[dict, Path]:
     """Select + reuse + evaluate on ``tasks``; write one versioned result JSON.
 
     The reuse settings may also come in ``params`` (``-p weighting=entropy``): they are used,
@@ -74,13 +77,8 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     """
     bench = session.bench
     ids = [m["id"] for m in bench.models]
-    params = dict(params)
-    k, logit_scale, weighting = (params.pop(name, value) for name, value in
-                                 (("k", k), ("logit_scale", logit_scale), ("weighting", weighting)))
-    check_params({"k": k, "logit_scale": logit_scale}, len(ids))  # before any model runs
-    if weighting not in WEIGHTINGS:
-        raise MllbenchError(f"--weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}")
-    check_selector_params(bench.host.get("selector", method), params)
+    selector, reuse, params = check_selection(bench, method, params, k, logit_scale, weighting)  # before any model
+    k, logit_scale, weighting = reuse.k, reuse.logit_scale, reuse.weighting
     if bench.table is None:
         session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
     elif k != 1:
@@ -98,7 +96,7 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     host = bench.host
     plugin = host.origins.get(("selector", method), "?")
     record = next((p for p in host.plugins if p.name == plugin), None)
-    settings = {"k": k, "logit_scale": logit_scale, "weighting": weighting, **params,
+    settings = {**reuse.as_params(), **params,
                 "captioner": session.captioner, "embedder": session.embedder}
     result = {
         "schema": RESULT_SCHEMA, "mllbench_version": __version__,
@@ -108,7 +106,7 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
         "plugin_distribution": record.distribution if record else "?",
         "plugin_version": record.version if record else "?",
         "params": settings, "hub": ids, "tasks": per_task,
-        "scores_are_accuracy": scores_are_accuracy(host.get("selector", method), params),
+        "scores_are_accuracy": scores_are_accuracy(selector, params),
         "average": float(np.mean([r["accuracy"] for r in per_task.values()])),
         "environment": environment(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "elapsed_s": round(time.perf_counter() - started, 3),
