@@ -31,10 +31,14 @@ TINY_CFG = {"embed_dim": 32,
 TINY_BATCH = 4  # small batches: several per model on the tiny benchmark
 
 
+def builtin_entry_points() -> list[md.EntryPoint]:
+    """The plugin entry points mllbench itself declares (pyproject.toml)."""
+    return [p for p in md.distribution("mllbench").entry_points if p.group == "mllbench"]
+
+
 def builtin_plugins() -> str:
-    """The entry points mllbench itself declares (pyproject.toml), as ``MLLBENCH_PLUGINS`` lists them."""
-    points = md.distribution("mllbench").entry_points
-    return ",".join(sorted(p.name for p in points if p.group == "mllbench"))
+    """The built-in plugins as ``MLLBENCH_PLUGINS`` lists them."""
+    return ",".join(sorted(p.name for p in builtin_entry_points()))
 
 
 def run_cli(*args: str) -> tuple[int, str]:
