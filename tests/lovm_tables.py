@@ -3,7 +3,7 @@
 LOVM's repository has no licence, so its tables are not vendored
 (benchmarks/reference/README.md). ``make_lovm_tables`` writes a small stand-in
 with the same file names, columns and JSON shapes as LOVM's files at
-``SOURCE_COMMIT`` (``mllbench/lovm.py``): ``eval_table_features.csv``
+``SOURCE_COMMIT`` (``mllbench/host/lovm.py``): ``eval_table_features.csv``
 (ground truth + ModelGPT's seven feature columns), ``eval_table.csv`` (the
 ground-truth columns only), and the two flat JSON objects, including the comma
 LOVM's ``dataset_domains.json`` misses. The numbers are seeded random, so

@@ -1,4 +1,4 @@
-"""`mllbench results export|import` (mllbench/exchange.py) on results written by real runs.
+"""`mllbench results export|import` (mllbench/report/exchange.py) on results written by real runs.
 
 The LOVM table benchmark (conftest's ``lovm``: tables from tests/lovm_tables.py) gives real
 result files in seconds without torch; the tiny image benchmark (conftest, slow) gives

@@ -1,4 +1,4 @@
-"""`mllbench report` (mllbench/report.py): a static site whose numbers are the leaderboard's.
+"""`mllbench report` (mllbench/report/html.py): a static site whose numbers are the leaderboard's.
 
 Read back with html.parser, no browser (tests/test_report_browser.py opens it in
 Chromium). Results come from real runs: the LOVM table benchmark on generated

@@ -7,7 +7,7 @@ sensitive one: its regression has few rows, so the last bits of a text
 embedding, which depend on the batch it was computed in, reach its scores
 (docs/embedded.md: 0.264 vs 0.251 average); text embeddings are therefore computed so that a
 vector is a function of its text alone (``registry.store.canonical_compute``: batches of one
-token length and one shape, ``mllbench/textbatch.py``; each text alone for other computes).
+token length and one shape, ``mllbench/maths/textbatch.py``; each text alone for other computes).
 """
 from __future__ import annotations
 
