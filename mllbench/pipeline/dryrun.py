@@ -118,8 +118,9 @@ def _gb(size: float | None) -> str:
 
 def report(bench: Benchmark, store: Store, tasks: Sequence[str], captioner: str, embedder: str) -> str:
     """The dry-run text: a table per kind, the graph size, caption services, totals."""
-    if bench.table is not None:
-        return f"benchmark {bench.name!r} is a score table: a run loads no model and reads no image"
+    nothing = bench.no_images()
+    if nothing:
+        return nothing
     lines = plan(bench, store, tasks)
     out = [f"dry run of benchmark {bench.name!r} ({len(tasks)} target tasks): nothing is downloaded or loaded; "
            "sizes are approximate", f"registry: {store.root}"]

@@ -1,5 +1,5 @@
 """Where labeling and zero-shot prediction caching run, by name (``--executor``): ``local`` (in
-this process, one model at a time: ``session.LocalExecutor``) or ``ray`` (a Ray cluster:
+this process, one model at a time: ``local.LocalExecutor``) or ``ray`` (a Ray cluster:
 ``ray_executor``). An executor fills what the registry lacks for a set of models and tasks
 (``Session.ensure``)."""
 from __future__ import annotations
@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from mllbench.core.types import MllbenchError
 from mllbench.pipeline.ray_executor import RayExecutor, import_ray, local_threads  # noqa: F401 - by name here
-from mllbench.pipeline.session import LocalExecutor
+from mllbench.pipeline.local import LocalExecutor
 
 if TYPE_CHECKING:
     from mllbench.pipeline.session import Session
 
 
 class Executor(Protocol):
+    """Fills what the registry lacks (labels, predictions) for models and tasks; ``close`` frees
+    what it holds (a cluster's actors)."""
+
     def ensure(self, session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
                labels: bool = True) -> None: ...
 

@@ -47,6 +47,7 @@ def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]
 
 
 def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
+    """Whether the model's stored label was made on ``graph``, canonically, with current top nodes."""
     path = store.label_path(model_id)
     if not path.exists():
         return False

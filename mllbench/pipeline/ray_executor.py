@@ -33,7 +33,8 @@ from mllbench.pipeline.labeling import LabelWriter
 from mllbench.registry.store import Store, canonical_compute
 from mllbench.core.types import MllbenchError
 
-from mllbench.pipeline.session import Session, missing
+from mllbench.pipeline.local import missing
+from mllbench.pipeline.session import Session
 
 # environment the workers need to resolve the benchmark as the driver does (never keys or tokens)
 FORWARDED_ENV = ("MLLBENCH_", "HF_", "TRANSFORMERS_", "XDG_CACHE_HOME", "PYTHONHASHSEED")
@@ -183,6 +184,8 @@ def import_ray():
 
 @dataclass
 class RayOptions:
+    """``--ray-*`` options: where the cluster is, how its workers are sized, how failures retry."""
+
     address: str | None = None  # None: RAY_ADDRESS or a new local Ray; "auto": a running cluster
     workers: int | None = None  # model actors; None: fill the cluster
     gpus_per_model: float | None = None  # None: 1 on a cluster with GPUs, else 0
@@ -252,6 +255,7 @@ class RayExecutor:
     # --- work ------------------------------------------------------------
     def ensure(self, session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
                labels: bool = True) -> None:
+        """The ``missing`` work as shards on the actors, committed by this process as they return."""
         work = missing(session, model_ids, tasks, labels)
         if not work:
             return

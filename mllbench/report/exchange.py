@@ -65,14 +65,13 @@ class Imported:
 
 
 def local_reference(session: Any) -> Local:
-    """The session's benchmark hash (as ``run_method`` records it) and its registry's graph hash."""
-    from mllbench.pipeline.run import benchmark_hash
+    """The session's benchmark hash (as ``run_method`` records it) and its registry's graph hash,
+    read as stored: an export or import builds no graph."""
     from mllbench.registry.store import load_graph
 
     bench = session.bench
-    needs_graph = bench.table is None
-    graph = load_graph(session.store) if needs_graph else None
-    return Local(bench.name, benchmark_hash(bench), graph.hash if graph is not None else None, needs_graph)
+    graph = load_graph(session.store) if bench.needs_graph else None
+    return Local(bench.name, bench.content_hash(), graph.hash if graph is not None else None, bench.needs_graph)
 
 
 def identity(result: dict) -> str:

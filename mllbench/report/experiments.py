@@ -170,7 +170,7 @@ def hub_growth(session: Session, tasks: Sequence[str], params: dict, reuse: Reus
 
 def per_task_accuracy(session: Session, tasks: Sequence[str]) -> tuple[Table, np.ndarray]:
     """Figure 1(a): every hub model's zero-shot accuracy on every task."""
-    truth = ground_truth(session, tasks)
+    truth = ground_truth(session, tasks, compute=True)
     ids = [m["id"] for m in session.bench.models]
     rows = [[m, *map(float, acc), float(acc.mean())] for m, acc in zip(ids, truth)]
     return Table("Figure 1(a): zero-shot accuracy per task", ["model", *tasks, "avg"], rows), truth
@@ -213,7 +213,7 @@ def modelgpt_subsets(session: Session, tasks: Sequence[str], params: dict,
     # the selector's own feature names and groups (declared by the plugin, not imported from it)
     selector = session.bench.host.get("selector", "modelgpt")
     features, groups = selector.features, selector.feature_groups
-    truth = ground_truth(session, tasks)
+    truth = ground_truth(session, tasks, compute=True)
     inb = np.stack([session.select("inb", t, {}).mean(1) for t in tasks], 1)
     session.prepare("modelgpt", tasks, params)  # each model loaded once for all tasks
 

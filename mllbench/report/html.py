@@ -3,7 +3,7 @@
 Why static: results can be browsed, mailed and archived without mllbench, a
 server or a network. Nothing is recomputed differently: the table's cells,
 intervals and ★/≈ marks are ``leaderboard.Board``'s (the code behind
-``mllbench leaderboard``), the ground truth is ``pipeline.ground_truth`` on
+``mllbench leaderboard``), the ground truth is ``pipeline.truth.cached_truth``:
 what the registry caches (a report never runs a model), the experiments'
 plots are the PNGs ``mllbench experiment`` wrote. Charts are SVG written
 here; the one script (column sorting) and the style sheet ship in
@@ -25,8 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from mllbench.report.leaderboard import BEST, MISSING, TIED, Board
-from mllbench.pipeline.session import Session
-from mllbench.pipeline.truth import ground_truth
+from mllbench.pipeline.truth import cached_truth  # noqa: F401 - the page's ground truth; `report` imports it here
 from mllbench.core.types import MllbenchError
 
 ASSETS = ("report.css", "report.js")
@@ -47,20 +46,6 @@ class Page:
     truth: np.ndarray | None
     truth_note: str
     experiments: Path
-
-
-def cached_truth(session: Session, tasks: Sequence[str]) -> tuple[np.ndarray | None, str]:
-    """Every hub model's accuracy per task when the registry holds them all (a table benchmark
-    always does), else None and the command that computes them: a report never runs a model."""
-    if session.bench.table is None:
-        ids = [m["id"] for m in session.bench.models]
-        missing = sum(not session.has_predictions(t, m) for m in ids for t in tasks)
-        if missing:
-            return None, (f"the registry lacks {missing} of the {len(ids) * len(tasks)} model × task predictions; "
-                          "`mllbench leaderboard --per-model` computes them (it runs the models)")
-    if not tasks:
-        return None, "the benchmark has no target tasks"
-    return ground_truth(session, tasks), ""
 
 
 def experiment_files(folder: Path) -> list[Path]:

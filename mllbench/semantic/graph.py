@@ -31,6 +31,11 @@ CAPTION_FORMAT = "{name} which is {definition}"
 
 @dataclass(frozen=True)
 class SemanticGraph:
+    """G of MLL: WordNet nodes (the sample datasets' classes and their hypernyms), each with a
+    caption and the sample images of its subtree; models are labelled on it (Eqs. 2-5). Its
+    ``hash`` names what a label and a result were made on, so a label of another graph is
+    never read as current."""
+
     wnids: tuple[str, ...]
     names: tuple[str, ...]
     captions: tuple[str, ...]
@@ -43,9 +48,11 @@ class SemanticGraph:
 
     @property
     def n_images(self) -> np.ndarray:
+        """Images per node."""
         return np.diff(self.node_ptr)
 
     def images_of(self, node: int) -> np.ndarray:
+        """A node's image indices (into ``image_refs``)."""
         return self.node_images[self.node_ptr[node]:self.node_ptr[node + 1]]
 
     @cached_property  # hashed once: a run asks for it per task and model
