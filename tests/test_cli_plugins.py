@@ -57,7 +57,8 @@ def test_plugins_lists_each_selectors_declared_options(cli):
     assert set(options["modelgpt"]) == {"features", "target", "seed"} and options["inb"] == {}
     code, out = cli("plugins")
     assert code == 0
-    for needle in ("selector options", "nodes_per_class", "a whole number >= 1", "centred, raw"):
+    for needle in ("selector options", "nodes_per_class", "a whole number >= 1", "one of centred, raw",
+                   "true or false"):
         assert needle in out
 
 

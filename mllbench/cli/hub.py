@@ -24,8 +24,8 @@ def option_rows(listing: list[dict]) -> list[tuple[str, ...]]:
     for record in listing:
         for selector, options in record["options"].items():
             for o in options:
-                allowed = ", ".join(o.get("choices", ())) or o.get("range", "")
-                rows.append((selector, o["name"], o["type"], json.dumps(o["default"]), allowed, o["help"]))
+                default = o["default"] if isinstance(o["default"], str) else json.dumps(o["default"])
+                rows.append((selector, o["name"], o["type"], default, o["range"], o["help"]))
     return rows
 
 

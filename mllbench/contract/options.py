@@ -157,10 +157,11 @@ class Option:
         return text
 
     def describe(self) -> dict:
-        """The declaration as JSON (``mllbench plugins --json``)."""
-        out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
+        """The declaration as JSON (``mllbench plugins --json``): ``range`` says what is valid in words."""
+        out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help,
+               "range": self.wanted(HUB_SIZE)}
         if self.type in ("int", "float"):
-            out.update(min=self.min, max=HUB_SIZE if self.max_hub else self.max, range=self.wanted(HUB_SIZE))
+            out.update(min=self.min, max=HUB_SIZE if self.max_hub else self.max)
         if self.choices:
             out["choices"] = list(self.choices)
         return out
