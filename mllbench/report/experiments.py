@@ -16,10 +16,10 @@ import numpy as np
 
 from mllbench.pipeline.evaluate import per_class_accuracy
 from mllbench.maths.mll import reuse_metric
-from mllbench.contract.options import check_params, check_value
+from mllbench.contract.options import REUSE_OPTIONS, check_params, check_value
 from mllbench.pipeline.session import Session
 from mllbench.pipeline.truth import ground_truth
-from mllbench.maths.reuse import DEFAULT_WEIGHTING, WEIGHTINGS, top_k_models
+from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING, WEIGHTINGS, top_k_models
 from mllbench.maths.stats import RESAMPLES, bootstrap, interval
 from mllbench.core.types import MllbenchError
 
@@ -44,20 +44,23 @@ class Table:
 class ReuseOptions:
     """Eqs. 8-9 settings shared by every experiment."""
 
-    logit_scale: float = 100.0
+    logit_scale: float = DEFAULT_LOGIT_SCALE
     weighting: str = DEFAULT_WEIGHTING  # Eq. 9: 1/H, the authors' code (mllbench/reuse.py)
 
 
 def check_sweep(session: Session, params: dict, reuse: ReuseOptions, alpha: float | None = None,
                 alphas: Sequence[float] | None = None, ks: Sequence[int] | None = None) -> None:
-    """Every value an experiment will use is in range (``mllbench.contract.options``), before any model runs."""
+    """Every value an experiment will use is in range, as the reuse settings and MLL (whose sweeps
+    these are) declare them (``mllbench.contract.options``), before any model runs."""
     hub = len(session.bench.models)
-    check_params({**params, "logit_scale": reuse.logit_scale, "alpha": alpha}, hub)
+    options = (*REUSE_OPTIONS, *session.bench.host.selector("mll").options)
+    check_params({**params, "logit_scale": reuse.logit_scale, "weighting": reuse.weighting, "alpha": alpha}, hub,
+                 options)
     for name, values in (("alpha", alphas), ("k", ks)):
         if values is not None and len(values) == 0:
             raise MllbenchError(f"--{name}s needs at least one value")
         for v in values or ():
-            check_value(name, v, hub, label=f"--{name}s")
+            check_value(name, v, hub, label=f"--{name}s", options=options)
 
 
 def class_precision_by_task(session: Session, tasks: Sequence[str], params: dict) -> dict[str, np.ndarray]:
@@ -211,7 +214,7 @@ def modelgpt_subsets(session: Session, tasks: Sequence[str], params: dict,
     from mllbench.maths.ranking import per_task
 
     # the selector's own feature names and groups (declared by the plugin, not imported from it)
-    selector = session.bench.host.get("selector", "modelgpt")
+    selector = session.bench.host.selector("modelgpt")
     features, groups = selector.features, selector.feature_groups
     truth = ground_truth(session, tasks, compute=True)
     inb = np.stack([session.select("inb", t, {}).mean(1) for t in tasks], 1)
