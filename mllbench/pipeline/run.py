@@ -2,24 +2,24 @@
 versioned result JSON that records how it was made (parameters, plugin, hashes, environment)."""
 from __future__ import annotations
 
-import hashlib
 import platform
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mllbench.contract.options import ReuseSettings
 from mllbench.contract.selector import Selector
 from mllbench.core.files import write_json
-from mllbench.core.types import MllbenchError
 from mllbench.core.version import __version__
-from mllbench.host.benchmark import Benchmark
 from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING
 from mllbench.pipeline.session import Session, short_hash
+
+if TYPE_CHECKING:
+    from mllbench.host.benchmark import Benchmark
 
 RESULT_SCHEMA = 2  # 2: per-task "predictions" and "labels" per test image (leaderboard intervals)
 
@@ -44,21 +44,6 @@ def check_selection(bench: Benchmark, method: str, params: dict, k: int = 1,
     return selector, reuse, params
 
 
-def benchmarkshort_hash(bench: Benchmark) -> str:
-    """The definition's hash a result records, so results of another definition never mix
-    (``mllbench results import`` checks it too). A table benchmark's results are functions of
-    its table (the user's ``--lovm-dir`` copy or the pinned download), so its hash covers
-    the table's contents as well: results made on another table are never merged."""
-    definition = bench.path.read_text()
-    table = bench.table
-    if table is None:
-        return short_hash(definition)
-    arrays = {"accuracy": table.accuracy, **{f"feature:{k}": v for k, v in table.features.items()}}
-    return short_hash([definition, list(table.models), list(table.tasks), table.target, table.source,
-                  {name: hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
-                   for name, values in arrays.items()}])
-
-
 def environment() -> dict:
     env = {"python": platform.python_version(), "platform": platform.platform(), "numpy": np.__version__}
     for name in ("torch", "open_clip"):
@@ -79,18 +64,15 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     ids = [m["id"] for m in bench.models]
     selector, reuse, params = check_selection(bench, method, params, k, logit_scale, weighting)  # before any model
     k, logit_scale, weighting = reuse.k, reuse.logit_scale, reuse.weighting
-    if bench.table is None:
-        session.ensure(ids, tasks)  # labels are the hub's, made once whatever the selector
-    elif k != 1:
-        raise MllbenchError(f"benchmark {bench.name!r} is a table with no images to ensemble on; use --k 1")
+    bench.check_reuse(k)
+    bench.before_selection(session, ids, tasks)  # an image benchmark's labels and predictions
     started, per_task = time.perf_counter(), {}
     session.prepare(method, tasks, params)
     for task in tasks:
         t0 = time.perf_counter()
         scores = session.select(method, task, params)
         t1 = time.perf_counter()
-        per_task[task] = (session.reuse(task, scores, k, logit_scale, weighting) if bench.table is None
-                          else session.top_model(task, scores))
+        per_task[task] = bench.outcome(session, task, scores, k, logit_scale, weighting)  # reuse, or the table's
         per_task[task]["model_scores"] = scores.mean(1).tolist()  # the task's model ranking, aligned with hub
         per_task[task]["timing_s"] = {"select": round(t1 - t0, 4), "reuse": round(time.perf_counter() - t1, 4)}
     host = bench.host
@@ -100,8 +82,8 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
                 "captioner": session.captioner, "embedder": session.embedder}
     result = {
         "schema": RESULT_SCHEMA, "mllbench_version": __version__,
-        "benchmark": bench.name, "benchmark_hash": benchmarkshort_hash(bench),
-        "graph_hash": session.graph().hash if bench.table is None else None,
+        "benchmark": bench.name, "benchmark_hash": bench.content_hash(),
+        "graph_hash": bench.graph_hash(session),
         "method": method, "plugin": plugin,
         "plugin_distribution": record.distribution if record else "?",
         "plugin_version": record.version if record else "?",
