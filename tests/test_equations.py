@@ -90,7 +90,8 @@ def test_eq9_entropy_is_the_printed_formula_and_inverse_entropy_the_default():
 def test_one_default_weighting_for_cli_experiments_and_api():
     import inspect
 
-    from mllbench.cli.main import experiment_k, run
+    from mllbench.cli.experiments import experiment_k
+    from mllbench.cli.runs import run
     from mllbench.report.experiments import ReuseOptions, k_weightings
     from mllbench.pipeline.run import run_method
     from mllbench.maths.reuse import DEFAULT_WEIGHTING, ensemble_predict
