@@ -220,8 +220,7 @@ class Hub:
         session = self.session
         info = self.task(task)
         check_selection(session.bench, method, params, k, logit_scale, weighting)
-        if session.bench.table is None:
-            session.ensure(self.models, [])  # labels are the hub's, made once whatever the task
+        session.bench.before_selection(session, self.models, [])  # an image hub's labels, made once
         session.prepare(method, [info], params)
         scores = session.select(method, info, params)
         return Selection(self, info, method, k, scores, logit_scale, weighting, dict(params))
@@ -284,8 +283,9 @@ class Selection:
                                        similarities)
 
         session = self.hub.session
-        if session.bench.table is not None:
-            raise MllbenchError(f"benchmark {session.bench.name!r} is a table with no models to run on images")
+        nothing = session.bench.no_images()
+        if nothing:
+            raise MllbenchError(nothing)
         files = images if isinstance(images, ImageSet) else list_images(images)
         n = len(files.files)
         truth = folder_labels(files, self.task.classnames)

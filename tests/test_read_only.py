@@ -120,8 +120,6 @@ def test_a_leaderboard_that_needs_the_ground_truth_names_the_command_in_one_line
     assert "the registry lacks 6 of the 6 model × task predictions" in out
 
 
-@pytest.mark.xfail(strict=True, reason="needs the leaderboard's cached_truth branch in the CLI's "
-                   "leaderboard command (helper B's report); remove this marker once it is in")
 def test_a_leaderboard_without_the_predictions_shows_its_rows_and_says_why_there_is_no_oracle(
         registries, loads, cli):
     base, source, imported = registries

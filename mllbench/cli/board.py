@@ -46,7 +46,7 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
     (paired sign-flip test at 0.05); `mllbench compare A B` shows the test.
     """
     from mllbench.report.leaderboard import board
-    from mllbench.pipeline.truth import ground_truth
+    from mllbench.pipeline.truth import cached_truth, ground_truth
     from mllbench.report.reference import REFERENCES
 
     session = state.session
@@ -59,10 +59,14 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
             raise MllbenchError(f"--truth {truth} scores model rankings: add --metric r5 (or tau, l1, regret)")
         gt, tasks_ = REFERENCES[truth](bench.models, bench.targets)
         oracle = None
-    elif not no_oracle or per_model or metric != "accuracy":
-        with state.progress():
-            gt = ground_truth(session, tasks_)
+    elif per_model or metric != "accuracy":
+        gt = ground_truth(session, tasks_)  # read from the registry; what it lacks: one line naming the command
         oracle = None if no_oracle or metric != "accuracy" else dict(zip(tasks_, gt.max(0)))
+    elif not no_oracle:
+        gt, note = cached_truth(session, tasks_)  # reading never computes: no oracle row without the predictions
+        if gt is None:
+            click.echo(f"no oracle row: {note}", err=True)
+        oracle = None if gt is None else dict(zip(tasks_, gt.max(0)))
     else:
         gt, oracle = None, None
     b = board(results, tasks_, oracle, metric=metric, truth=gt, hub=[m["id"] for m in bench.models],
@@ -141,7 +145,8 @@ def report(state: State, out: str, experiments_dir: str | None, resamples: int, 
     the ground truth is shown when the registry holds every model's predictions.
     """
     from mllbench.report.leaderboard import board
-    from mllbench.report.html import Page, cached_truth, experiment_files, render, write_site
+    from mllbench.pipeline.truth import cached_truth
+    from mllbench.report.html import Page, experiment_files, render, write_site
 
     session = state.session
     bench = session.bench

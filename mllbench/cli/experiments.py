@@ -157,11 +157,9 @@ def experiment_subsets(state: State, task_spec, fmt, out):
     on `-b lovm` / `-b lovm-recall` the paper's numbers are printed beside.
     """
     from mllbench.report.experiments import modelgpt_subsets
-    from mllbench.host.lovm import PUBLISHED
 
     session = state.session
-    table = session.bench.table
-    published = PUBLISHED.get(table.target) if table is not None and table.source == "lovm" else None
+    published = session.bench.published()
     with state.progress():
         result = modelgpt_subsets(session, session.bench.resolve_tasks(task_spec), {}, published)
     write_report(state, out, fmt, {"modelgpt-subsets": result})

@@ -25,7 +25,6 @@ from typing import Sequence
 import numpy as np
 
 from mllbench.report.leaderboard import BEST, MISSING, TIED, Board
-from mllbench.pipeline.truth import cached_truth  # noqa: F401 - the page's ground truth; `report` imports it here
 from mllbench.core.types import MllbenchError
 
 ASSETS = ("report.css", "report.js")
