@@ -37,7 +37,7 @@ class Selection:
     def prepare(self, method: str, tasks: Sequence[str | TaskInfo], params: dict) -> None:
         """Let a selector that declares ``prepare(contexts)`` batch its model work over all
         ``tasks`` before they are selected one by one (ModelGPT: each model loaded once)."""
-        prepare = getattr(self._session.bench.host.get("selector", method), "prepare", None)
+        prepare = self._session.bench.host.selector(method).prepare
         if prepare is not None and tasks:
             prepare([self.context(t, params) for t in tasks])
             self._session.release_model()
@@ -45,9 +45,9 @@ class Selection:
     def select(self, method: str, task: str | TaskInfo, params: dict) -> np.ndarray:
         """The selector's (n_models, n_classes) scores for ``task``."""
         bench = self._session.bench
-        selector = bench.host.get("selector", method)
+        selector = bench.host.selector(method)
         ctx = self.context(task, params)
-        scores = np.asarray(selector(ctx), dtype=np.float64)
+        scores = np.asarray(selector.select(ctx), dtype=np.float64)
         expected = (len(bench.models), len(ctx.task.classnames))
         if scores.shape != expected:
             raise MllbenchError(f"selector {method!r} returned scores of shape {scores.shape}, "
