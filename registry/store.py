@@ -71,6 +71,43 @@ def open_checked(path: Path, what: str, **options: Any) -> h5py.File:
     return f
 
 
+# Fingerprints: how a stored vector set was made (the model's weights, precision and
+# preprocessing; its provider's ``fingerprint``, see ``Benchmark.model_fingerprint``), as one
+# JSON attribute ``fingerprint``. A finished file is reused when the keys that decide its
+# values match; the ENVIRONMENT_KEYS (where and with what it ran) are recorded, and must
+# match too for a partial file to be resumed, so that no file mixes rows made differently.
+ENVIRONMENT_KEYS = ("device", "torch", "open_clip")
+
+
+def fingerprint_json(fingerprint: dict | None, strict: bool = True) -> str:
+    """The canonical text of a fingerprint ("" for none); ``strict=False`` leaves the environment out."""
+    if not fingerprint:
+        return ""
+    kept = fingerprint if strict else {k: v for k, v in fingerprint.items() if k not in ENVIRONMENT_KEYS}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+def same_make(stored: Any, wanted: dict | None, strict: bool = False) -> bool | None:
+    """Whether a file's ``fingerprint`` attribute matches ``wanted``; None for a file made before
+    fingerprints (or when nothing is wanted), which callers accept (docs/registry.md)."""
+    if not stored or not wanted:
+        return None
+    try:
+        made = json.loads(stored)
+    except ValueError:
+        return False
+    return fingerprint_json(made, strict) == fingerprint_json(wanted, strict)
+
+
+def check_finite(values: np.ndarray, model_id: str, names: Callable[[int], str]) -> None:
+    """Refuse vectors with NaN or inf before they are stored, naming the model and the first bad row."""
+    bad = ~np.isfinite(np.asarray(values, np.float32)).reshape(len(values), -1).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise MllbenchError(f"{model_id} produced NaN/inf for {names(row)} ({int(bad.sum())} of {len(values)} "
+                            "rows); try --precision fp32 or check the model's weights")
+
+
 # How the vectors of a text cache or label were computed (their ``batching`` attribute): by
 # ``canonical_compute`` of this version. Vectors of another version (or of before canonical
 # batching) may differ in their last bits, so they are recomputed once.
@@ -167,8 +204,8 @@ class KeyedArrays:
     compaction and clean-up only repeats rows already there, which loading skips.
     """
 
-    def __init__(self, path: Path, meta: dict[str, str]):
-        self.path, self.meta = path, meta
+    def __init__(self, path: Path, meta: dict[str, str], fingerprint: dict | None = None):
+        self.path, self.meta, self.fingerprint = path, meta, fingerprint
         self.parts_dir = path.with_name(path.name + ".parts")
         self._keys: dict[bytes, int] = {}
         self._data = np.zeros((0, 0), np.float32)  # capacity grows by doubling; rows [:len(_keys)]
@@ -185,11 +222,16 @@ class KeyedArrays:
             self._part_rows += self._append(keys, values)
 
     def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+        """A file's rows; none from a file whose model was set up otherwise (another fingerprint:
+        other weights, precision, preprocessing), whose rows are recomputed and replace it."""
         with open_checked(path, "text cache") as f:
             for name, value in self.meta.items():
                 if f.attrs.get(name) != value:
                     raise MllbenchError(f"text cache {path} was made with {name}="
                                         f"{f.attrs.get(name)!r}, not {value!r}; delete it")
+            if same_make(f.attrs.get("fingerprint"), self.fingerprint) is False:
+                self._compact_next = True
+                return np.zeros(0, "S40"), np.zeros((0, 0), np.float32), CANONICAL_BATCHING
             return f["key"][:], f["value"][:], f.attrs.get("batching", "")
 
     def _parts(self) -> list[Path]:
@@ -246,7 +288,8 @@ class KeyedArrays:
 
     def _write(self, path: Path, keys: Sequence[bytes], values: np.ndarray) -> None:
         with atomic_h5(path) as f:
-            f.attrs.update({**self.meta, "batching": CANONICAL_BATCHING})
+            f.attrs.update({**self.meta, "batching": CANONICAL_BATCHING,
+                            "fingerprint": fingerprint_json(self.fingerprint, strict=False)})
             f["key"] = np.array(keys, dtype="S40")
             f["value"] = values
 
@@ -310,8 +353,8 @@ class Store:
     def prediction_path(self, task: str, model_id: str) -> Path:
         return self.root / "predictions" / slug(task) / (slug(model_id) + ".h5")
 
-    def text_cache(self, model_id: str) -> KeyedArrays:
-        return KeyedArrays(self.root / "text" / (slug(model_id) + ".h5"), {"model_id": model_id})
+    def text_cache(self, model_id: str, fingerprint: dict | None = None) -> KeyedArrays:
+        return KeyedArrays(self.root / "text" / (slug(model_id) + ".h5"), {"model_id": model_id}, fingerprint)
 
     def embedding_cache(self, embedder: str) -> KeyedArrays:
         return KeyedArrays(self.root / "embeddings" / (slug(embedder) + ".h5"), {"embedder": embedder})
@@ -324,26 +367,38 @@ class Store:
         return self.root / "results" / slug(benchmark)
 
     # --- predictions -------------------------------------------------------
-    def save_predictions(self, task: str, model_id: str, task_hash: str,
-                         sims: np.ndarray, labels: np.ndarray) -> None:
-        """Store a model's cosine similarities (n_images, n_classes) on a task."""
+    def save_predictions(self, task: str, model_id: str, task_hash: str, sims: np.ndarray, labels: np.ndarray,
+                         fingerprint: dict | None = None, unreadable: Sequence[str] = ()) -> None:
+        """Store a model's cosine similarities (n_images, n_classes) on a task, how they were made,
+        and the images left out as unreadable (``sims`` and ``labels`` have no rows for them)."""
+        check_finite(sims, model_id, lambda row: f"image {row} of {task}")
         path = self.prediction_path(task, model_id)
         with atomic_h5(path) as f:
-            f.attrs.update({"task": task, "model_id": model_id, "task_hash": task_hash})
+            f.attrs.update({"task": task, "model_id": model_id, "task_hash": task_hash,
+                            "fingerprint": fingerprint_json(fingerprint)})
             f.create_dataset("sims", data=np.asarray(sims, np.float32), compression="gzip")
             f["labels"] = np.asarray(labels, np.int32)
+            f.create_dataset("unreadable", data=np.array(list(unreadable), dtype=object), dtype=STR)
 
-    def has_predictions(self, task: str, model_id: str, task_hash: str | None) -> bool:
+    def has_predictions(self, task: str, model_id: str, task_hash: str | None,
+                        fingerprint: dict | None = None) -> bool:
         """Whether :meth:`load_predictions` would find them, from the file's attributes alone."""
         path = self.prediction_path(task, model_id)
         if not path.exists():
             return False
         with open_checked(path, "prediction cache") as f:
-            return task_hash is None or f.attrs["task_hash"] == task_hash
+            return self._current(f, task_hash, fingerprint)
 
-    def load_predictions(self, task: str, model_id: str,
-                         task_hash: str | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """Cached predictions, or None when missing or computed on another task version.
+    @staticmethod
+    def _current(f: h5py.File, task_hash: str | None, fingerprint: dict | None) -> bool:
+        if task_hash is not None and f.attrs["task_hash"] != task_hash:
+            return False
+        return task_hash is None or same_make(f.attrs.get("fingerprint"), fingerprint) is not False
+
+    def load_predictions(self, task: str, model_id: str, task_hash: str | None,
+                         fingerprint: dict | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Cached predictions, or None when missing, computed on another task version or made
+        otherwise (another ``fingerprint``; a file without one is accepted).
 
         ``task_hash=None`` takes whatever is stored: for a task whose data is
         not on this machine, whose version therefore cannot be checked.
@@ -352,9 +407,20 @@ class Store:
         if not path.exists():
             return None
         with open_checked(path, "prediction cache") as f:
-            if task_hash is not None and f.attrs["task_hash"] != task_hash:
+            if not self._current(f, task_hash, fingerprint):
                 return None
             return f["sims"][:], f["labels"][:]
+
+    def prediction_record(self, task: str, model_id: str) -> dict:
+        """What a result records of a stored prediction: its fingerprint and unreadable images."""
+        path = self.prediction_path(task, model_id)
+        if not path.exists():
+            return {}
+        with open_checked(path, "prediction cache") as f:
+            made = f.attrs.get("fingerprint") or ""
+            return {"fingerprint": json.loads(made) if made else None,
+                    "unreadable": [u.decode() if isinstance(u, bytes) else u
+                                   for u in (f["unreadable"][:] if "unreadable" in f else [])]}
 
 
 def save_graph(store: Store, graph) -> None:

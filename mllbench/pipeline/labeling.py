@@ -21,13 +21,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import warnings
+
 import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
 from mllbench.maths.mll import TOP_NODES, cosine, top_nodes
-from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, open_checked,
-                                     text_key)
+from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, check_finite,
+                                     fingerprint_json, open_checked, same_make, text_key)
 from mllbench.core.types import MllbenchError, VisionLanguageModel
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -35,10 +37,18 @@ PARTIAL_LAYOUT = 3  # per-image done mask, captions of CANONICAL_BATCHING; older
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
 
 
-def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]:
+class MadeOtherwise(UserWarning):
+    """A partial file made with another fingerprint is restarted (the CLI prints it on one line)."""
+
+
+def _old_label(path: Path, model_id: str, fingerprint: dict | None = None) -> tuple[dict, dict, h5py.File | None]:
+    """The finished label's rows to reuse: none when its model was set up otherwise (another fingerprint)."""
     if not path.exists():
         return {}, {}, None
     f = open_checked(path, f"label of {model_id}")
+    if same_make(f.attrs.get("fingerprint"), fingerprint) is False:
+        f.close()
+        return {}, {}, None
     images = {r.decode() if isinstance(r, bytes) else r: i for i, r in enumerate(f["image_refs"][:])}
     captions = {k: i for i, k in enumerate(f["caption_keys"][:])}
     if f.attrs.get("batching") != CANONICAL_BATCHING:  # caption vectors of another batching: recompute
@@ -46,8 +56,9 @@ def _old_label(path: Path, model_id: str) -> tuple[dict, dict, h5py.File | None]
     return images, captions, f
 
 
-def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
-    """Whether the model's stored label was made on ``graph``, canonically, with current top nodes."""
+def label_is_current(store: Store, graph: SemanticGraph, model_id: str, fingerprint: dict | None = None) -> bool:
+    """Whether the model's stored label was made on ``graph``, canonically, with current top nodes,
+    by the model as ``fingerprint`` describes it (a label made before fingerprints is accepted)."""
     path = store.label_path(model_id)
     if not path.exists():
         return False
@@ -55,23 +66,44 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str) -> bool:
         # a label without top nodes (made before they were stored), or with another number of them,
         # is re-assembled from its own rows
         return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
-                and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids)))
+                and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids))
+                and same_make(f.attrs.get("fingerprint"), fingerprint) is not False)
 
 
-def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int) -> h5py.File:
-    """The resumable scratch file, restarted if stale, of an older layout, or unreadable."""
+def adopt_label(store: Store, model_id: str, fingerprint: dict) -> bool:
+    """Record ``fingerprint`` in a label made before fingerprints (accepted as made by the model as
+    it is set up now: docs/registry.md), so that a later change of weights or precision relabels.
+    Returns whether it recorded. The caller holds no lock on the labels folder (this takes it)."""
+    path = store.label_path(model_id)
+    with Store.locked(path.parent):
+        with open_checked(path, f"label of {model_id}") as f:
+            if f.attrs.get("fingerprint"):
+                return False
+        with h5py.File(path, "a") as f:
+            f.attrs["fingerprint"] = fingerprint_json(fingerprint)
+    return True
+
+
+def _open_partial(path: Path, graph: SemanticGraph, model_id: str, total: int,
+                  fingerprint: dict | None = None) -> h5py.File:
+    """The resumable scratch file, restarted if stale, of an older layout, unreadable, or made
+    otherwise (any fingerprint difference, device and versions included: no file mixes rows)."""
     if path.exists():
         try:
             f = h5py.File(path, "a")
             if (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("model_id") == model_id
                     and f.attrs.get("layout") == PARTIAL_LAYOUT and len(f["done"]) == total):
-                return f
+                if f.attrs.get("fingerprint", "") == fingerprint_json(fingerprint):
+                    return f
+                warnings.warn(f"the partial label of {model_id} was made with {f.attrs.get('fingerprint') or '?'}, "
+                              f"not {fingerprint_json(fingerprint)}: restarting it", MadeOtherwise, stacklevel=2)
             f.close()
         except (OSError, KeyError):  # killed mid-write: start this model over
             pass
         path.unlink()
     f = h5py.File(path, "w")
-    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0, "layout": PARTIAL_LAYOUT})
+    f.attrs.update({"graph_hash": graph.hash, "model_id": model_id, "n_done": 0, "layout": PARTIAL_LAYOUT,
+                    "fingerprint": fingerprint_json(fingerprint)})
     f.create_dataset("done", shape=(total,), dtype=bool)
     return f
 
@@ -83,15 +115,17 @@ class LabelWriter:
     registry. The caller holds the labels directory's lock.
     """
 
-    def __init__(self, store: Store, graph: SemanticGraph, model_id: str, batch_size: int = 64):
+    def __init__(self, store: Store, graph: SemanticGraph, model_id: str, batch_size: int = 64,
+                 fingerprint: dict | None = None):
         self.store, self.graph, self.model_id, self.batch_size = store, graph, model_id, batch_size
+        self.fingerprint = fingerprint
         self.final = store.label_path(model_id)
-        self.old_images, self.old_captions, self.old = _old_label(self.final, model_id)
+        self.old_images, self.old_captions, self.old = _old_label(self.final, model_id, fingerprint)
         self.caption_keys = [text_key(c) for c in graph.captions]
         self.need_images = [i for i, r in enumerate(graph.image_refs) if r not in self.old_images]
         self.need_captions = [j for j, k in enumerate(self.caption_keys) if k not in self.old_captions]
         self.total = len(self.need_images)
-        self.part = _open_partial(store.label_path(model_id, partial=True), graph, model_id, self.total)
+        self.part = _open_partial(store.label_path(model_id, partial=True), graph, model_id, self.total, fingerprint)
         self._done = self.part["done"][:]
 
     def __enter__(self) -> "LabelWriter":
@@ -109,6 +143,8 @@ class LabelWriter:
         return [] if "caption_emb" in self.part else [self.graph.captions[j] for j in self.need_captions]
 
     def commit_captions(self, emb: np.ndarray) -> None:
+        texts = self.caption_texts()
+        check_finite(emb, self.model_id, lambda row: f"node caption {texts[row]!r}")
         self.part.create_dataset("caption_emb", data=emb.astype(np.float16))
         self.part.flush()
 
@@ -122,6 +158,7 @@ class LabelWriter:
     def commit(self, start: int, emb: np.ndarray) -> None:
         """Write one batch's image embeddings and mark its images done (flushed)."""
         stop = start + len(emb)
+        check_finite(emb, self.model_id, lambda row: f"image {self.refs(start)[row]}")
         if "image_emb" not in self.part:
             self.part.create_dataset("image_emb", shape=(self.total, emb.shape[1]), dtype=np.float16)
         self.part["image_emb"][start:stop] = emb.astype(np.float16)
@@ -150,12 +187,13 @@ class LabelWriter:
 def label_model(store: Store, graph: SemanticGraph, model_id: str,
                 load_model: Callable[[], VisionLanguageModel],
                 open_image: Callable[[str], Any], batch_size: int = 64,
-                progress: Progress | None = None) -> str:
-    """Label one model on ``graph`` in this process; returns "cached", "labeled" or "updated"."""
+                progress: Progress | None = None, fingerprint: dict | None = None) -> str:
+    """Label one model on ``graph`` in this process; returns "cached", "labeled" or "updated".
+    ``fingerprint``: how the model computes (``Models.run_fingerprint``), recorded and checked."""
     with Store.locked(store.label_path(model_id).parent):
-        if label_is_current(store, graph, model_id):
+        if label_is_current(store, graph, model_id, fingerprint):
             return "cached"
-        with LabelWriter(store, graph, model_id, batch_size) as writer:
+        with LabelWriter(store, graph, model_id, batch_size, fingerprint) as writer:
             model: VisionLanguageModel | None = None
             texts = writer.caption_texts()
             if texts:
@@ -193,7 +231,8 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
                       [old_captions.get(k) for k in caption_keys], old and old["caption_emb"])
     with atomic_h5(final) as f:
         f.attrs.update({"model_id": model_id, "graph_hash": graph.hash, "batching": CANONICAL_BATCHING,
-                        "node_hash": graph.node_hash, "image_hash": graph.image_hash})
+                        "node_hash": graph.node_hash, "image_hash": graph.image_hash,
+                        "fingerprint": part.attrs.get("fingerprint", "")})  # the partial's: how it was made
         f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
