@@ -43,7 +43,7 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
     """One row per configuration x tasks: accuracy (or a ranking metric) with 95% bootstrap intervals.
 
     ★ marks each column's best row, ≈ rows not significantly different from it
-    (paired sign-flip test at 0.05); `mllbench compare A B` shows the test.
+    (paired sign-flip test at 0.05); `mllbench compare A B` shows the same test.
     """
     from mllbench.report.leaderboard import board
     from mllbench.pipeline.truth import cached_truth, ground_truth
@@ -99,11 +99,13 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
 @stats_options
 @click.pass_obj
 def compare(state: State, a: str, b: str, fmt: str, resamples: int, seed: int, every: bool):
-    """A − B per task and on average, paired on the same test images: 95% bootstrap interval and p.
+    """A − B per task and on average, paired on the same test images: one sign-flip test, p and 95% interval.
 
     A and B are leaderboard row labels, or method names with one configuration.
     p is a two-sided paired sign-flip (permutation) test: each resample swaps A's
-    and B's outcome on every image with probability ½.
+    and B's outcome on every image with probability ½. The interval is that test
+    inverted (every shift of A − B it does not reject at 5%), so it excludes 0
+    exactly when p < 0.05, as the leaderboard's ≈ marks do.
     """
     from mllbench.report.leaderboard import board, compare as compare_rows, find_row
 
@@ -123,8 +125,9 @@ def compare(state: State, a: str, b: str, fmt: str, resamples: int, seed: int, e
         body = [[r["task"], f"{r['a']:.4f}", f"{r['b']:.4f}", f"{r['diff']:+.4f}",
                  f"[{r['lo']:+.4f}, {r['hi']:+.4f}]", f"{r['p']:.4f}"] for r in rows]
     print_table(f"compare on {state.bench.name}: A = {names[0]}, B = {names[1]}", head, body, fmt,
-                [f"Paired on the same test images: percentile bootstrap of A − B ({resamples} resamples of each "
-                 f"task's images, seed {seed}); p: two-sided paired sign-flip test ({resamples} flips)."])
+                [f"Paired on the same test images: one two-sided sign-flip test of A − B ({resamples} flips of each "
+                 f"task's images, seed {seed}); p is its p-value, the 95% interval the shifts it does not reject, "
+                 "so the interval excludes 0 exactly when p < 0.05 (the leaderboard's ≈ rule)."])
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Uncertainty for leaderboards: seeded percentile bootstrap, paired sign-flip test, rank aggregates.
+"""Uncertainty for leaderboards: seeded percentile bootstrap, paired sign-flip test and interval, ranks.
 
 A leaderboard cell is a mean over a task's test images (accuracy: 1 where the
 prediction is right), or over datasets for LOVM's ranking metrics. Units are
@@ -7,10 +7,11 @@ the things a rerun on new data would redraw, so they are what is resampled:
 - ``bootstrap`` draws, per replicate, every group's units with replacement,
   each group independently; the mean over groups of a replicate is the
   replicate of the average (tasks are all resampled at once, never reweighted).
-- a paired comparison of A and B on the same units is the same bootstrap of
-  the per-unit differences A − B, plus ``sign_flip_p``: swapping A and B per
-  unit is the null hypothesis "A and B are exchangeable" (a permutation test,
-  valid at any sample size, p = 1 when A == B).
+- a paired comparison of A and B on the same units is ONE procedure,
+  ``sign_flip``: swapping A and B per unit is the null hypothesis "A and B are
+  exchangeable" (a permutation test, valid at any sample size, p = 1 when
+  A == B), and its interval is that test inverted (every shift it does not
+  reject), so "the 95 % interval excludes 0" and "p < 0.05" are one verdict.
 
 Arrays in, numbers out; seeded, so a leaderboard prints the same intervals
 on every machine. No scipy: numpy only.
@@ -64,45 +65,68 @@ def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float
     return float(lo), float(hi)
 
 
-def sign_flip_p(diffs: Sequence[np.ndarray], resamples: int = RESAMPLES, seed: int = SEED) -> float:
-    """Two-sided p of T, the mean over groups of each group's mean paired difference.
+def sign_flip(diffs: Sequence[np.ndarray], resamples: int = RESAMPLES, seed: int = SEED,
+              level: float = LEVEL) -> dict:
+    """One paired verdict: T, the mean over groups of each group's mean difference, with a
+    two-sided sign-flip p and the interval made by inverting that same test.
 
     Each replicate flips the sign of every unit's difference at random (swaps
-    A and B); p = (1 + #{|T*| ≥ |T|}) / (1 + resamples), so never 0, and 1
-    when every difference is 0. A flipped difference is ±|d| whatever d's
-    sign, so the c units sharing a weighted |d| add up to |d| (2 Binomial(c, ½) − c):
-    drawn that way, the same distribution costs a number per distinct |d|, not per image.
+    A and B); p = (1 + #{|T*| ≥ |T|}) / (1 + resamples), never 0, 1 when every
+    difference is 0. The interval is every shift δ the test does not reject at
+    1 − ``level`` (the test of d − δ on the same flips): so it excludes 0 exactly
+    when p < 1 − ``level`` — the interval and the p-value cannot disagree. A
+    replicate's flipped statistic is T*(δ) = A − δB (A: flipped mean, B: flipped
+    weights), so it counts as extreme for δ in one closed interval that always
+    holds T, found in closed form; units of a group sharing a value are drawn as
+    one Binomial(c, ½), so the cost is a number per distinct value, not per image.
     """
-    weighted = [np.asarray(d, dtype=np.float64) / (len(d) * len(diffs)) for d in diffs if len(d)]
-    observed = abs(sum(float(w.sum()) for w in weighted))
-    if observed == 0:
-        return 1.0
-    values, counts = np.unique(np.abs(np.concatenate(weighted)), return_counts=True)
+    groups = [np.unique(np.asarray(d, dtype=np.float64), return_counts=True) for d in diffs if len(d)]
+    v = np.concatenate([g[0] for g in groups]) if groups else np.zeros(0)
+    c = np.concatenate([g[1] for g in groups]) if groups else np.zeros(0, dtype=np.int64)
+    w = np.concatenate([np.full(len(g[0]), 1 / (g[1].sum() * len(groups))) for g in groups]) if groups else v
+    observed = float(c @ (w * v))
     rng = np.random.default_rng(seed)
-    step = max(1, _CHUNK // len(values))
-    hits = 0
-    for i in range(0, resamples, step):
-        heads = rng.binomial(counts, 0.5, size=(min(step, resamples - i), len(values)))
-        hits += int(np.count_nonzero(np.abs((2 * heads - counts) @ values) >= observed * (1 - 1e-9)))
-    return (1 + hits) / (1 + resamples)
+    step = max(1, _CHUNK // max(len(c), 1))
+    signed = np.concatenate([2 * rng.binomial(c.astype(np.int64), 0.5, size=(min(step, resamples - i), len(c))) - c
+                             for i in range(0, resamples, step)])
+    a, b = signed @ (w * v), signed @ w
+    ties = np.abs(np.abs(a) - abs(observed)) <= 1e-9 * abs(observed)
+    a = np.where(ties, np.sign(a) * abs(observed), a)  # |T*| = |T| exactly: a tie counts as extreme
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roots = np.sort([(a - observed) / (b - 1), (a + observed) / (b + 1)], axis=0)
+    whole = np.abs(b) >= 1 - 1e-12  # every unit flipped alike: |T*(δ)| = |T(δ)| for every δ
+    lo_r = np.where(whole, -np.inf, np.minimum(roots[0], observed))
+    hi_r = np.where(whole, np.inf, np.maximum(roots[1], observed))
+    p = (1 + int(np.count_nonzero((lo_r <= 0) & (0 <= hi_r)))) / (1 + resamples)
+    need = _least_extreme(1 - level, resamples)
+    lo = float(np.sort(lo_r)[need - 1]) if need else -np.inf
+    hi = float(np.sort(hi_r)[::-1][need - 1]) if need else np.inf
+    return {"diff": observed, "lo": lo, "hi": hi, "p": 1.0 if observed == 0 else p}
+
+
+def _least_extreme(alpha: float, resamples: int) -> int:
+    """The fewest extreme replicates k with (1 + k) / (1 + resamples) ≥ alpha (p's own arithmetic)."""
+    k = max(0, int(np.ceil(alpha * (1 + resamples))) - 1)
+    while (1 + k) / (1 + resamples) < alpha:
+        k += 1
+    while k and k / (1 + resamples) >= alpha:
+        k -= 1
+    return k
+
+
+def sign_flip_p(diffs: Sequence[np.ndarray], resamples: int = RESAMPLES, seed: int = SEED) -> float:
+    """The two-sided sign-flip p of ``sign_flip`` alone (the leaderboard's ≈ marks)."""
+    return sign_flip(diffs, resamples, seed)["p"]
 
 
 def paired(a: Sequence[np.ndarray], b: Sequence[np.ndarray], resamples: int = RESAMPLES,
            seed: int = SEED, level: float = LEVEL) -> list[dict]:
-    """A − B per group and on the average (last entry): diff, lo, hi (paired bootstrap), p (sign flip).
+    """A − B per group and on the average (last entry): diff, lo, hi, p of one ``sign_flip`` each.
 
     ``a[j]`` and ``b[j]`` are per-unit outcomes on the same units in the same order.
     """
     diffs = [np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64) for x, y in zip(a, b)]
-    reps = bootstrap(diffs, resamples, seed)
-    rows = []
-    for j, d in enumerate(diffs):
-        lo, hi = interval(reps[:, j], level)
-        rows.append({"diff": float(d.mean()), "lo": lo, "hi": hi, "p": sign_flip_p([d], resamples, seed)})
-    lo, hi = interval(reps.mean(1), level)
-    rows.append({"diff": float(np.mean([d.mean() for d in diffs])), "lo": lo, "hi": hi,
-                 "p": sign_flip_p(diffs, resamples, seed)})
-    return rows
+    return [*(sign_flip([d], resamples, seed, level) for d in diffs), sign_flip(diffs, resamples, seed, level)]
 
 
 def average_ranks(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:

@@ -9,7 +9,9 @@ say so); different configurations never hide each other. Cells carry 95 %
 percentile bootstrap intervals (``mllbench/stats.py``): accuracy resamples a
 task's test images (results with per-image predictions, schema >= 2), a
 ranking metric's average resamples the tasks. ★ marks a column's best row,
-≈ a row whose paired sign-flip test against it gives p >= 0.05.
+≈ a row whose paired sign-flip test against it gives p >= 0.05 — the same
+test, with the same seed, that ``compare`` prints with its interval (the test
+inverted), so a ≈ mark, ``compare`` and ``verify`` never disagree.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from mllbench.maths.ranking import LOWER_IS_BETTER, METRICS
-from mllbench.maths.stats import RESAMPLES, SEED, average_ranks, bootstrap, interval, paired, sign_flip_p, win_rates
+from mllbench.maths.stats import (RESAMPLES, SEED, average_ranks, bootstrap, interval, paired, sign_flip_p,
+                                  win_rates)
 from mllbench.core.types import MllbenchError
 
 MISSING = "–"
@@ -161,7 +164,8 @@ class Board:
         better = "highest" if self.higher_is_better else "lowest"
         lines = [f"± half the width of the 95% percentile bootstrap interval ({self.resamples} resamples of "
                  f"{units}, seed {self.seed}); csv: the bounds. {BEST} {better} in the column, "
-                 f"{TIED} not significantly different from it (paired sign-flip test, p ≥ {SIGNIFICANCE})."]
+                 f"{TIED} not significantly different from it (paired sign-flip test, p ≥ {SIGNIFICANCE}; "
+                 "`mllbench compare` shows it with its interval)."]
         if self.metric == "accuracy" and any(np.isnan(lo[:-1]).all() and not np.isnan(v[:-1]).all()
                                              for lo, v in zip(self.lo, self.values)):
             lines.append("No ± or ≈: a result stored without per-image predictions (schema 1); rerun it.")
@@ -275,7 +279,7 @@ def find_row(b: Board, name: str) -> int:
 
 def compare(a: dict, b: dict, tasks: Sequence[str], names: tuple[str, str] = ("A", "B"),
             resamples: int = RESAMPLES, seed: int = SEED) -> list[dict]:
-    """A − B per task both have, and on their average: paired bootstrap interval and sign-flip p.
+    """A − B per task both have, and on their average: one paired sign-flip test each (p and its inverted interval).
 
     Rows: {task, a, b, diff, lo, hi, p}, the average last. Both must hold
     per-image predictions on the same test images and labels.
