@@ -4,11 +4,14 @@ A label stores what makes any s^v_{m,x} computable without the model: the
 model's embedding of every graph image and of every node caption (float16).
 That is O((images + nodes) x d), not the dense images x nodes matrix: at the
 paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
-per model instead of ~12 GB. It also stores each image's ``TOP_NODES`` most
-similar nodes of the whole graph (``top_nodes``), from which a selection
-of thousands of nodes reads Eq. 5's argmax instead of computing it densely
-(``mllbench.maths.mll.top_node_hits``); they are recomputed whenever the label is
-assembled, as they depend on every node.
+per model instead of ~12 GB. It also stores, node after node, each (image, node)
+pair's rivals (``pair_counts``, ``pair_rivals``, ``rival_ptr``: see
+``mllbench.maths.mll.pair_rivals``), from which a selection reads Eq. 5's argmax for
+its own nodes' pairs alone, one contiguous run per node, instead of the images'
+embeddings that inner nodes scatter over the label; and each image's ``TOP_NODES``
+most similar nodes (``top_nodes``, for selectors that read them). Both are
+recomputed whenever the label is assembled, as they depend on every node; a label
+made before them is converted by ``mllbench label`` from its own rows, no model loaded.
 
 Labels grow: rows are keyed by image reference and caption hash, so after
 the graph gains nodes or images only the new rows are computed. A run writes
@@ -21,20 +24,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import json
 import warnings
 
 import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
-from mllbench.maths.mll import TOP_NODES, cosine, top_nodes
+from mllbench.maths.mll import TOP_NODES, concat_ranges, cosine, pair_rivals, rival_hits, top_nodes
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, check_finite,
                                      fingerprint_json, open_checked, same_make, text_key)
 from mllbench.core.types import MllbenchError, VisionLanguageModel
+from mllbench.pipeline.evaluate import read_images
 
 Progress = Callable[[int, int], None]  # (done, total)
 PARTIAL_LAYOUT = 3  # per-image done mask, captions of CANONICAL_BATCHING; older scratch files restart
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
+RIVAL_LAYOUT = 1  # pair_counts / pair_rivals / rival_ptr as mllbench.maths.mll.pair_rivals makes them
 
 
 class MadeOtherwise(UserWarning):
@@ -67,6 +73,7 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str, fingerpr
         # is re-assembled from its own rows
         return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
                 and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids))
+                and f.attrs.get("rival_layout") == RIVAL_LAYOUT  # made before pair rivals: re-assembled too
                 and same_make(f.attrs.get("fingerprint"), fingerprint) is not False)
 
 
@@ -75,12 +82,13 @@ def adopt_label(store: Store, model_id: str, fingerprint: dict) -> bool:
     it is set up now: docs/registry.md), so that a later change of weights or precision relabels.
     Returns whether it recorded. The caller holds no lock on the labels folder (this takes it)."""
     path = store.label_path(model_id)
-    with Store.locked(path.parent):
-        with open_checked(path, f"label of {model_id}") as f:
-            if f.attrs.get("fingerprint"):
-                return False
-        with h5py.File(path, "a") as f:
-            f.attrs["fingerprint"] = fingerprint_json(fingerprint)
+    with open_checked(path, f"label of {model_id}") as f:
+        if f.attrs.get("fingerprint"):  # the usual case: no lock, nothing written
+            return False
+    with Store.locked(path.parent), h5py.File(path, "a") as f:
+        if f.attrs.get("fingerprint"):
+            return False
+        f.attrs["fingerprint"] = fingerprint_json(fingerprint)
     return True
 
 
@@ -155,8 +163,12 @@ class LabelWriter:
     def refs(self, start: int) -> list[str]:
         return [self.graph.image_refs[i] for i in self.need_images[start:start + self.batch_size]]
 
-    def commit(self, start: int, emb: np.ndarray) -> None:
-        """Write one batch's image embeddings and mark its images done (flushed)."""
+    def commit(self, start: int, emb: np.ndarray, unreadable: dict[int, str] | None = None) -> None:
+        """Write one batch's image embeddings and mark its images done (flushed). ``unreadable``:
+        {position in the batch: error} of images that did not decode; ``emb`` has rows for the
+        others only, theirs stay zero and are listed (``unreadable`` attribute), done, never retried."""
+        if unreadable:
+            emb = self._with_unreadable(start, emb, unreadable)
         stop = start + len(emb)
         check_finite(emb, self.model_id, lambda row: f"image {self.refs(start)[row]}")
         if "image_emb" not in self.part:
@@ -167,12 +179,24 @@ class LabelWriter:
         self.part.attrs["n_done"] = int(self._done.sum())
         self.part.flush()
 
-    def finish(self) -> str:
-        """Assemble the label atomically and drop the scratch file; "labeled" or "updated"."""
+    def _with_unreadable(self, start: int, emb: np.ndarray, unreadable: dict[int, str]) -> np.ndarray:
+        """The batch's rows with zeros for its unreadable images, which the partial file lists."""
+        refs = self.refs(start)
+        known = self.part.get("image_emb", self.part.get("caption_emb"))
+        width = emb.shape[1] if emb.size else known.shape[1] if known is not None else 1
+        full = np.zeros((len(refs), width), np.float32)
+        full[[j for j in range(len(refs)) if j not in unreadable]] = emb.reshape(-1, width)
+        listed = json.loads(self.part.attrs.get("unreadable", "{}"))
+        self.part.attrs["unreadable"] = json.dumps({**listed, **{refs[j]: e for j, e in unreadable.items()}})
+        return full
+
+    def finish(self, progress: Progress | None = None) -> str:
+        """Assemble the label atomically and drop the scratch file; "labeled" or "updated".
+        ``progress``: (images ranked, images) while the pairs' rivals are computed."""
         if self.pending() or self.caption_texts():
             raise MllbenchError(f"label of {self.model_id!r} is incomplete; rerun `mllbench label`")
         _assemble(self.final, self.graph, self.model_id, self.caption_keys, self.need_images,
-                  self.need_captions, self.old_images, self.old_captions, self.old, self.part)
+                  self.need_captions, self.old_images, self.old_captions, self.old, self.part, progress)
         status = "updated" if self.old is not None else "labeled"
         self.close()
         self.store.label_path(self.model_id, partial=True).unlink()
@@ -203,16 +227,19 @@ def label_model(store: Store, graph: SemanticGraph, model_id: str,
                 progress(writer.n_done, writer.total)
             for start in writer.pending():
                 model = model or load_model()  # one encode_images call per batch, as cluster workers make
-                writer.commit(start, model.encode_images([open_image(r) for r in writer.refs(start)]))
+                images, bad = read_images(open_image, writer.refs(start))
+                writer.commit(start, model.encode_images(images) if images else np.zeros((0, 0)), bad)
                 if progress:
                     progress(writer.n_done, writer.total)
-            return writer.finish()
+            return writer.finish(progress)  # an older label's conversion: a bar over its images
 
 
 def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],
               need_images: list[int], need_captions: list[int], old_images: dict,
-              old_captions: dict, old: h5py.File | None, part: h5py.File) -> None:
-    """Merge reused rows of the old label with the new ones, in graph order, and rank each image's top nodes."""
+              old_captions: dict, old: h5py.File | None, part: h5py.File,
+              progress: Progress | None = None) -> None:
+    """Merge reused rows of the old label with the new ones, in graph order, rank each image's top nodes,
+    and list each (image, node) pair's rivals (node-major: a node's pairs are one run on disk)."""
     def merged(n: int, need: list[int], new, reuse_rows: list[int | None], old_data) -> np.ndarray:
         dim = new.shape[1] if new is not None else old_data.shape[1]
         out = np.zeros((n, dim), dtype=np.float16)
@@ -232,12 +259,25 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
     with atomic_h5(final) as f:
         f.attrs.update({"model_id": model_id, "graph_hash": graph.hash, "batching": CANONICAL_BATCHING,
                         "node_hash": graph.node_hash, "image_hash": graph.image_hash,
-                        "fingerprint": part.attrs.get("fingerprint", "")})  # the partial's: how it was made
+                        "fingerprint": part.attrs.get("fingerprint", ""),  # the partial's: how it was made
+                        "unreadable": json.dumps(unreadable_refs(graph, old, part))})
         f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
         f["caption_emb"] = captions
         f["top_nodes"] = top_nodes(images, captions, max_bytes=SIM_BLOCK_BYTES)
+        counts, rivals, rival_ptr = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
+                                                max_bytes=SIM_BLOCK_BYTES, progress=progress)
+        f.attrs["rival_layout"] = RIVAL_LAYOUT
+        f["pair_counts"], f["pair_rivals"], f["rival_ptr"] = counts, rivals, rival_ptr
+
+
+def unreadable_refs(graph: SemanticGraph, old: h5py.File | None, part: h5py.File) -> dict[str, str]:
+    """The graph's images that did not decode (zero rows, left out), this run's and the reused label's."""
+    listed = {**json.loads(old.attrs.get("unreadable", "{}") if old is not None else "{}"),
+              **json.loads(part.attrs.get("unreadable", "{}"))}
+    refs = set(graph.image_refs)
+    return {r: e for r, e in listed.items() if r in refs}
 
 
 def read_rows(data: np.ndarray | h5py.Dataset, rows: np.ndarray, gap: int = 256, span: int = 4096) -> np.ndarray:
@@ -269,6 +309,7 @@ class GraphLabels:
         self._graph_hash = graph.hash  # hashing the graph costs ~3 ms: once, not per file
         self._files: dict[str, h5py.File] = {}
         self._memory: dict[str, tuple] = {}
+        self._rival_ptr: dict[str, np.ndarray] = {}
         self.in_memory_bytes = 256 * 2**20
 
     def node_caption_embeddings(self) -> np.ndarray:
@@ -342,18 +383,49 @@ class GraphLabels:
         unique, inverse = np.unique(images, return_inverse=True)
         return read_rows(f["top_nodes"], unique)[inverse]
 
+    def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Eq. 5 from the label's pair rivals: (decided, hit) per pair of :meth:`node_images` (``selected``),
+        exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``).
+
+        Reads each selected node's pairs as one run (3 bytes a pair, 2 a rival), not its images'
+        embeddings, which inner nodes scatter over the label. A label held in memory decides
+        nothing: scoring it densely reads nothing, and keeps its one dense block bit for bit.
+        """
+        f = self._label(model_id)
+        selected = np.asarray(selected, np.int64)
+        sizes = self.n_images[selected]
+        if self._small(f):
+            return np.zeros(int(sizes.sum()), bool), np.zeros(int(sizes.sum()), bool)
+        if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
+            raise MllbenchError(f"the label of {model_id!r} has no pair rivals; run `mllbench label` to update it")
+        counts = read_rows(f["pair_counts"], concat_ranges(self.graph.node_ptr[selected], sizes), 2**12, 2**20)
+        if model_id not in self._rival_ptr:
+            self._rival_ptr[model_id] = f["rival_ptr"][:]
+        listed = counts[:, 0].astype(np.int64)
+        within = np.cumsum(listed) - listed  # each pair's first rival, counted over the selected pairs
+        node_first = within[np.cumsum(sizes) - sizes][sizes > 0]
+        start = self._rival_ptr[model_id][selected[sizes > 0]] - node_first
+        rivals = read_rows(f["pair_rivals"], concat_ranges(np.repeat(start, sizes[sizes > 0]) + within, listed),
+                           2**12, 2**20)
+        in_selected = np.zeros(len(self.wnids), bool)
+        in_selected[selected] = True
+        return rival_hits(counts, rivals, in_selected)
+
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
         indexing costs ~2 ms a call, most of a cached run on the embedded benchmark), else the
         HDF5 datasets themselves (the paper's labels are ~1 GB per model)."""
         if model_id not in self._memory:
-            small = f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
-            self._memory[model_id] = ((f["caption_emb"][:], f["image_emb"][:]) if small
+            self._memory[model_id] = ((f["caption_emb"][:], f["image_emb"][:]) if self._small(f)
                                       else (f["caption_emb"], f["image_emb"]))
         return self._memory[model_id]
+
+    def _small(self, f: h5py.File) -> bool:
+        return f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
 
     def close(self) -> None:
         for f in self._files.values():
             f.close()
         self._files.clear()
         self._memory.clear()
+        self._rival_ptr.clear()
