@@ -65,10 +65,25 @@ class ListedDataset:
 
 
 def read_file(path: Path):
+    """An image file as RGB; any decoding failure is an OSError naming the file (the pipeline
+    lists such images and leaves them out: ``mllbench.pipeline.evaluate.read_images``)."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    return decoded(lambda: Image.open(path), str(path))
+
+
+def decoded(open_image: Callable[[], Any], name: str):
+    """``open_image()`` converted to RGB, every PIL failure (truncated data, an empty file, not an
+    image, a decompression bomb) raised as one OSError that names ``name``."""
+    from PIL import Image
+
+    try:
+        with open_image() as im:
+            return im.convert("RGB")
+    except OSError as exc:
+        raise OSError(f"{name}: {exc}") from exc
+    except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:  # PIL's other ones
+        raise OSError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
 def from_pixels(pixels: np.ndarray):

@@ -53,6 +53,36 @@ def tower_fingerprint(config: dict[str, Any]) -> bytes:
     return "|".join(stats).encode()
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a weight file, remembered by (path, size, mtime) in memory and on disk
+    (``$XDG_CACHE_HOME/mllbench/digests.json``): a fingerprint then costs a stat, not a read
+    of gigabytes, and a replaced file (another size or mtime) is hashed again."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        store = mllbench_cache() / "digests.json"
+        try:
+            known = json.loads(store.read_text())
+        except (OSError, ValueError):
+            known = {}
+        text_key = "|".join(map(str, key))
+        if text_key not in known:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(2**22), b""):
+                    digest.update(block)
+            known[text_key] = digest.hexdigest()
+            store.parent.mkdir(parents=True, exist_ok=True)
+            tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known))
+            os.replace(tmp, store)
+        _DIGESTS[key] = known[text_key]
+    return _DIGESTS[key]
+
+
 def cache_root() -> Path:
     """Where assembled checkpoints live (``$XDG_CACHE_HOME/mllbench/models``)."""
     return mllbench_cache() / "models"

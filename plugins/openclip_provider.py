@@ -15,6 +15,7 @@ answers ``run --dry-run`` from the Hugging Face cache alone.
 """
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
@@ -273,6 +274,45 @@ def locate_open_clip(args: dict, base_dir: Path) -> ArtifactStatus:
     return ArtifactStatus(label, "model", not missing, where, fetch_commands(missing), size)
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def fingerprint_open_clip(args: dict, base_dir: Path) -> dict:
+    """How an entry's model computes, without loading it (nor importing torch): the weights
+    (a hub tag by name: open_clip pins its files; a checkpoint by the sha256 of its files,
+    ``openclip_assets.file_digest``), precision, preprocessing, packaged text tower and the
+    open_clip / torch versions. The pipeline adds the device type where a model runs."""
+    from mllbench.plugins.openclip_assets import file_digest
+
+    name, pretrained = args["model"], args.get("pretrained")
+    path = local_checkpoint(args, base_dir)
+    out: dict[str, Any] = {"model": name, "precision": args.get("precision") or "fp32",
+                           "open_clip": _version("open_clip_torch"), "torch": _version("torch")}
+    if path is None:
+        out["weights"] = f"hub:{pretrained}" if pretrained else "random-init"
+    elif not path.exists():
+        raise MllbenchError(f"{path} is missing: the checkpoint of {name} / {pretrained}")
+    elif path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == "open_clip_config.json")
+        out["weights"] = {f.name: file_digest(f) for f in files}
+        config = path / "open_clip_config.json"
+        out["preprocess"] = json.loads(config.read_text()).get("preprocess_cfg", {}) if config.exists() else {}
+    else:
+        out["weights"] = file_digest(path)
+    if args.get("text_tower"):
+        out["text_tower"] = f"{args['text_tower']}=={_version(args['text_tower'])}"
+    return out
+
+
 def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
     """The provider factory: hub entry args -> loaded model."""
     open_clip = import_open_clip()
@@ -311,6 +351,7 @@ def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
 
 
 load_open_clip.locate = locate_open_clip
+load_open_clip.fingerprint = fingerprint_open_clip
 
 
 @hookimpl

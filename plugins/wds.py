@@ -27,8 +27,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from mllbench.contract import ArtifactStatus, MllbenchError, atomic_file, offline
-from mllbench.plugins.datasets import (ListedDataset, data_root, listed, read_lines, resolve_path, short_hash,
-                                       size_on_disk_gb)
+from mllbench.plugins.datasets import (ListedDataset, data_root, decoded, listed, read_lines, resolve_path,
+                                       short_hash, size_on_disk_gb)
 
 IMAGE_EXTS = ("webp", "jpg", "jpeg", "png")  # the image members clip_benchmark writes and reads
 METADATA = ("classnames.txt", "zeroshot_classification_templates.txt", "dataset_type.txt")
@@ -150,8 +150,7 @@ class TarMember:
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             data = f.read(self.size)
-        with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
+        return decoded(lambda: Image.open(io.BytesIO(data)), f"{self.path}@{self.offset}")
 
 
 def fetch_wds(entry: dict, folder: Path) -> None:

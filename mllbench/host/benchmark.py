@@ -30,6 +30,9 @@ from mllbench.host.plugins import Host
 from mllbench.maths.ranking import top
 
 
+MODEL_SETTINGS = ("device", "precision", "batch_size")  # set per model (definition, CLI) or per session
+
+
 def short_hash(obj: Any) -> str:
     """A 12-hex content key of JSON-able data: what results, graphs and definitions are named by."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -105,6 +108,30 @@ class Benchmark(ABC):
         entry = self.model_entry(model_id)
         factory = self.host.get("model provider", entry.get("provider", "open_clip"))
         return factory({**entry.get("args", {}), **options}, self.base_dir)
+
+    def model_settings(self, model_id: str, defaults: Mapping[str, Any],
+                       overrides: Mapping[str, Any] | None = None) -> dict:
+        """The ``MODEL_SETTINGS`` a model runs with: the CLI's per-model ``overrides`` win, then the
+        definition's entry (its ``"run"``, then its ``"args"``), then the session's ``defaults``.
+        Why this order: a hub's large models need amp or small batches that the rest do not,
+        so a definition's per-model value is not undone by the session's one setting for all."""
+        entry = self.model_entry(model_id)
+        own = {**entry.get("args", {}), **entry.get("run", {})}
+        out = {k: v for k, v in defaults.items() if v}
+        out.update({k: own[k] for k in MODEL_SETTINGS if own.get(k)})
+        out.update({k: v for k, v in (overrides or {}).items() if v})
+        return out
+
+    def model_fingerprint(self, model_id: str, **options: Any) -> dict:
+        """How the model computes with ``options``, from its provider's ``fingerprint(args, base_dir)``
+        (no model loaded); a provider without one is described by its entry's args."""
+        entry = self.model_entry(model_id)
+        provider = entry.get("provider", "open_clip")
+        args = {**entry.get("args", {}), **options}
+        fingerprint = getattr(self.host.get("model provider", provider), "fingerprint", None)
+        if fingerprint is not None:
+            return {"provider": provider, **fingerprint(args, self.base_dir)}
+        return {"provider": provider, "args": {k: v for k, v in args.items() if k not in ("device", "batch_size")}}
 
     def task_entry(self, name: str) -> dict:
         for entry in self.targets + self.samples:

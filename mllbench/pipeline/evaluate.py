@@ -6,6 +6,7 @@ selector afterwards (reuse, Eqs. 8-10, and the oracle) runs no model.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,17 +39,47 @@ def batch_similarities(model: VisionLanguageModel, text: np.ndarray, images: Seq
     return l2_normalize(model.encode_images(images)) @ text.T
 
 
+class UnreadableImage(UserWarning):
+    """An image that does not decode (truncated, empty, not an image): listed, left out, the run goes on."""
+
+
+def read_images(load: Callable[[Any], Any], items: Sequence[Any]) -> tuple[list[Any], dict[int, str]]:
+    """The images of ``items`` that decode, and {position in items: "item: error"} for the rest.
+
+    A dataset source signals an image it cannot decode with an OSError naming the file (PIL's own
+    errors are OSErrors; the built-in sources turn the rest into one): one bad file among ~148k
+    then costs its row, not the run, and each is listed (an ``UnreadableImage`` warning).
+    """
+    images, bad = [], {}
+    for j, item in enumerate(items):
+        try:
+            images.append(load(item))
+        except OSError as exc:
+            bad[j] = f"{item}: {exc}"
+            warnings.warn(f"unreadable image {bad[j]} (left out)", UnreadableImage, stacklevel=2)
+    return images, bad
+
+
 def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64,
-              progress: Progress | None = None) -> np.ndarray:
-    """Cosine similarities (n_images, n_classes) of a model on a dataset."""
+              progress: Progress | None = None, unreadable: dict[int, str] | None = None) -> np.ndarray:
+    """Cosine similarities (n_images, n_classes) of a model on a dataset; the rows of images that do
+    not decode are left out, and ``unreadable`` (when given) gets {image index: error} for them."""
     text = class_embeddings(model, ds.info)
     out = np.empty((len(ds), len(ds.info.classnames)), np.float32)
+    keep = np.ones(len(ds), bool)
     for start in range(0, len(ds), batch_size):
         idx = range(start, min(start + batch_size, len(ds)))
-        out[idx.start:idx.stop] = batch_similarities(model, text, [ds.image(i) for i in idx])
+        images, bad = read_images(ds.image, idx)
+        rows = [i for j, i in enumerate(idx) if j not in bad]
+        if rows:
+            out[rows] = batch_similarities(model, text, images)
+        for j, error in bad.items():
+            keep[idx[j]] = False
+            if unreadable is not None:
+                unreadable[idx[j]] = error
         if progress:
             progress(idx.stop, len(ds))
-    return out
+    return out if keep.all() else out[keep]
 
 
 def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> list[float | None]:
@@ -56,16 +87,22 @@ def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> 
     return [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None for c in range(n_classes)]
 
 
-def cached_predictions(store: Store, ds: ImageDataset, model_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-    return store.load_predictions(ds.info.name, model_id, task_hash(ds))
+def cached_predictions(store: Store, ds: ImageDataset, model_id: str,
+                       fingerprint: dict | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    return store.load_predictions(ds.info.name, model_id, task_hash(ds), fingerprint)
 
 
 def predict(store: Store, ds: ImageDataset, model_id: str, model: VisionLanguageModel,
-            batch_size: int = 64, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cached zero-shot similarities of a model on a task (computed if missing)."""
-    cached = cached_predictions(store, ds, model_id)
+            batch_size: int = 64, progress: Progress | None = None,
+            fingerprint: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cached zero-shot similarities of a model on a task (computed if missing), recorded with
+    how the model computed (``fingerprint``)."""
+    cached = cached_predictions(store, ds, model_id, fingerprint)
     if cached is not None:
         return cached
-    sims = zero_shot(model, ds, batch_size, progress)
-    store.save_predictions(ds.info.name, model_id, task_hash(ds), sims, ds.labels())
-    return sims, ds.labels()
+    unreadable: dict[int, str] = {}
+    sims = zero_shot(model, ds, batch_size, progress, unreadable)
+    labels = np.delete(ds.labels(), sorted(unreadable))
+    store.save_predictions(ds.info.name, model_id, task_hash(ds), sims, labels, fingerprint,
+                           [unreadable[i] for i in sorted(unreadable)])
+    return sims, labels

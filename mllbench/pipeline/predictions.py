@@ -31,7 +31,8 @@ class Predictions:
         key = (task, model_id)
         if key not in self._read:
             bench, store = self._session.bench, self._session.store
-            found = (cached_predictions(store, bench.dataset(task), model_id) if bench.on_disk(task)
+            found = (cached_predictions(store, bench.dataset(task), model_id, self._session.models.fingerprint(model_id))
+                     if bench.on_disk(task)
                      else store.load_predictions(task, model_id, None))
             if found is None:
                 return None
@@ -46,7 +47,10 @@ class Predictions:
         bench, store = self._session.bench, self._session.store
         if not store.prediction_path(task, model_id).exists():
             return False  # before the task's version: that opens its dataset
-        return store.has_predictions(task, model_id, task_hash(bench.dataset(task)) if bench.on_disk(task) else None)
+        if not bench.on_disk(task):
+            return store.has_predictions(task, model_id, None)
+        return store.has_predictions(task, model_id, task_hash(bench.dataset(task)),
+                                     self._session.models.fingerprint(model_id))
 
     def get(self, task: str, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Cached predictions, made first (the model runs) when the registry lacks them."""

@@ -28,12 +28,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from mllbench.pipeline.evaluate import batch_similarities, class_embeddings, task_hash
+from mllbench.pipeline.evaluate import batch_similarities, class_embeddings, read_images, task_hash
 from mllbench.pipeline.labeling import LabelWriter
 from mllbench.registry.store import Store, canonical_compute
 from mllbench.core.types import MllbenchError
 
 from mllbench.pipeline.local import missing
+from mllbench.pipeline.models import is_out_of_memory, out_of_memory
 from mllbench.pipeline.session import Session
 
 # environment the workers need to resolve the benchmark as the driver does (never keys or tokens)
@@ -67,11 +68,12 @@ def shards(starts: Sequence[int], per_shard: int) -> Iterator[Sequence[int]]:
 class _Predictions:
     """The driver's buffer of one (model, task) prediction file, saved whole when complete."""
 
-    def __init__(self, session: "Session", model_id: str, task: str):
-        self.session, self.model_id, self.task = session, model_id, task
+    def __init__(self, session: "Session", model_id: str, task: str, fingerprint: dict | None = None):
+        self.session, self.model_id, self.task, self.fingerprint = session, model_id, task, fingerprint
         self.ds = session.bench.dataset(task)
         self.sims = np.empty((len(self.ds), len(self.ds.info.classnames)), np.float32)
         self.left = len(self.ds)
+        self.unreadable: dict[int, str] = {}
 
     def units(self, batch_size: int, per_shard: int) -> list[Unit]:
         n = len(self.ds)
@@ -79,55 +81,72 @@ class _Predictions:
         return [Unit(self.model_id, "predict", tuple((s, tuple(range(s, min(s + batch_size, n)))) for s in shard),
                      self.task) for shard in shards(starts, per_shard)]
 
-    def commit(self, start: int, sims: np.ndarray) -> None:
-        self.sims[start:start + len(sims)] = sims
-        self.left -= len(sims)
+    def commit(self, start: int, sims: np.ndarray, unreadable: dict[int, str] | None = None) -> None:
+        """One batch's rows (none for its ``unreadable`` images, as ``evaluate.zero_shot`` leaves them out)."""
+        bad = unreadable or {}
+        n = len(sims) + len(bad)
+        rows = [start + j for j in range(n) if j not in bad]
+        if rows:
+            self.sims[rows] = sims
+        self.unreadable.update({start + j: e for j, e in bad.items()})
+        self.left -= n
         if self.left == 0:
-            self.session.store.save_predictions(self.task, self.model_id, task_hash(self.ds), self.sims,
-                                                self.ds.labels())
+            gone = sorted(self.unreadable)
+            self.session.store.save_predictions(self.task, self.model_id, task_hash(self.ds),
+                                                np.delete(self.sims, gone, axis=0), np.delete(self.ds.labels(), gone),
+                                                self.fingerprint, [self.unreadable[i] for i in gone])
 
 
 # --- the Ray worker (runs on the cluster; never opens the registry) -----------
 
-def _decode(session: "Session", unit: Unit) -> list[list[Any]] | None:
+Decoded = list[tuple[list[Any], dict[int, str]]]  # per batch: the images that decode, {position: error} of the rest
+
+
+def _decode(session: "Session", unit: Unit) -> Decoded | None:
     """PIL images of a unit's batches (None for captions): what CPU decode workers ship."""
     return DECODERS[unit.kind](session, unit)
 
 
-DECODERS: dict[str, Callable[["Session", Unit], list[list[Any]] | None]] = {
+DECODERS: dict[str, Callable[["Session", Unit], Decoded | None]] = {
     "captions": lambda session, unit: None,
-    "images": lambda session, unit: [[session.open_image(r) for r in items] for _, items in unit.batches],
-    "predict": lambda session, unit: [[session.bench.dataset(unit.task).image(i) for i in items]
+    "images": lambda session, unit: [read_images(session.open_image, items) for _, items in unit.batches],
+    "predict": lambda session, unit: [read_images(session.bench.dataset(unit.task).image, items)
                                       for _, items in unit.batches],
 }
 
 
-def _worker_session(bench_path: str, model_options: dict) -> "Session":
+def _worker_session(bench_path: str, model_options: dict, overrides: dict | None = None) -> "Session":
     """A session on the benchmark with no registry: a worker only loads models and images,
-    with the driver's model options (device, precision, batch size), so the same floats."""
+    with the driver's model options (device, precision, batch size) and per-model overrides,
+    so the same floats."""
     from mllbench.host.benchmark import load_benchmark
     from mllbench.host.plugins import get_host
 
-    return Session(load_benchmark(get_host(), bench_path), store=None, **model_options)  # type: ignore[arg-type]
+    session = Session(load_benchmark(get_host(), bench_path), store=None, **model_options)  # type: ignore[arg-type]
+    session.models.overrides = dict(overrides or {})
+    return session
 
 
 class ShardWorker:
     """A Ray actor body: one model in memory at a time, loaded once for many shards."""
 
-    def __init__(self, bench_path: str, model_options: dict, threads: int | None):
+    def __init__(self, bench_path: str, model_options: dict, threads: int | None, overrides: dict | None = None):
         if threads:  # on CPU a small batch's last bits depend on torch's thread count
             import torch
 
             torch.set_num_threads(threads)
-        self.session = _worker_session(bench_path, model_options)
+        self.session = _worker_session(bench_path, model_options, overrides)
         self._text: dict[tuple[str, str], np.ndarray] = {}
 
-    def run(self, unit: Unit, images: list[list[Any]] | None = None) -> list[np.ndarray]:
-        """One array per batch of ``unit``; ``images`` when CPU workers decoded them."""
+    def run(self, unit: Unit, images: Decoded | None = None) -> list[tuple[np.ndarray, dict[int, str]]]:
+        """(array, unreadable) per batch of ``unit``; ``images`` when CPU workers decoded them."""
         model = self.session.model(unit.model_id)  # frees the previous model on a switch
         if images is None:
             images = _decode(self.session, unit)
-        return COMPUTE[unit.kind](self, model, unit, images)
+        if images is None:
+            return [(array, {}) for array in COMPUTE[unit.kind](self, model, unit, None)]
+        arrays = COMPUTE[unit.kind](self, model, unit, [batch for batch, _ in images])
+        return [(array, bad) for array, (_, bad) in zip(arrays, images)]
 
     def class_text(self, model: Any, unit: Unit) -> np.ndarray:
         """A task's class embeddings, once per (model, task), not per shard."""
@@ -148,15 +167,16 @@ class ShardWorker:
 # one encode_images per batch (label_model), batch_similarities per batch (zero_shot)
 COMPUTE: dict[str, Callable[[ShardWorker, Any, Unit, Any], list[np.ndarray]]] = {
     "captions": lambda worker, model, unit, _: [canonical_compute(model.encode_texts, list(unit.batches[0][1]))],
-    "images": lambda worker, model, unit, images: [model.encode_images(batch) for batch in images],
+    "images": lambda worker, model, unit, images: [model.encode_images(batch) if batch else np.zeros((0, 0))
+                                                   for batch in images],
     "predict": lambda worker, model, unit, images: [batch_similarities(model, worker.class_text(model, unit), batch)
-                                                    for batch in images],
+                                                    if batch else np.zeros((0, 0)) for batch in images],
 }
 
 _DECODE_SESSIONS: dict[str, "Session"] = {}
 
 
-def _decode_task(bench_path: str, unit: Unit) -> list[list[Any]] | None:
+def _decode_task(bench_path: str, unit: Unit) -> Decoded | None:
     """A Ray task body: decode a unit's images on a CPU worker (one session per process)."""
     if bench_path not in _DECODE_SESSIONS:
         _DECODE_SESSIONS[bench_path] = _worker_session(bench_path, {})
@@ -229,7 +249,8 @@ class RayExecutor:
         # CPU workers compute with this process's torch threads: a small batch's last bits depend on them
         threads = opts.threads or (None if gpus else local_threads())
         key = (str(session.bench.path), {"device": session.device, "precision": session.precision,
-                                         "batch_size": session.batch_size}, threads)
+                                         "batch_size": session.batch_size}, threads, session.models.overrides)
+        self.device = "cuda" if gpus else "cpu"  # where the actors run: what the fingerprints record
         if self.workers and self._pool_key == key:
             return self.workers
         self.close()
@@ -260,37 +281,39 @@ class RayExecutor:
         if not work:
             return
         ray = import_ray()
-        bs, per_shard = session.batch_size, self.options.shard_batches
+        per_shard = self.options.shard_batches
+        actors = self._pool(ray, session)
         with Store.locked(session.store.label_path(work[0][0]).parent):  # the labels folder, as label_model
             writers: dict[str, LabelWriter] = {}
             commits: dict[tuple, Callable[[int, np.ndarray], None]] = {}
             units: list[Unit] = []
             try:
                 for model_id, label, todo in work:
+                    bs = session.models.batch_size(model_id)
+                    made = session.models.run_fingerprint(model_id, self.device)
                     if label:
-                        w = writers[model_id] = LabelWriter(session.store, session.graph(), model_id, bs)
+                        w = writers[model_id] = LabelWriter(session.store, session.graph(), model_id, bs, made)
                         texts = w.caption_texts()
                         if texts:
                             units.append(Unit(model_id, "captions", ((0, tuple(texts)),)))
                         units += [Unit(model_id, "images", tuple((s, tuple(w.refs(s))) for s in shard))
                                   for shard in shards(w.pending(), per_shard)]
-                        commits[(model_id, "captions", None)] = lambda _s, emb, w=w: w.commit_captions(emb)
+                        commits[(model_id, "captions", None)] = lambda _s, emb, _b, w=w: w.commit_captions(emb)
                         commits[(model_id, "images", None)] = w.commit
                     for task in todo:
-                        job = _Predictions(session, model_id, task)
+                        job = _Predictions(session, model_id, task, made)
                         units += job.units(bs, per_shard)
                         commits[(model_id, "predict", task)] = job.commit
-                self._run(ray, session, units, commits)
+                self._run(ray, session, actors, units, commits)
                 for model_id, w in writers.items():
                     w.finish()
             finally:
                 for w in writers.values():
                     w.close()
 
-    def _run(self, ray, session: "Session", units: list[Unit], commits: dict) -> None:
+    def _run(self, ray, session: "Session", actors: list[Any], units: list[Unit], commits: dict) -> None:
         """Dispatch units to actors (model affinity: an actor keeps its model while it has
         shards), commit results as they arrive, report per model."""
-        actors = self._pool(ray, session)
         queues: dict[str, deque[Unit]] = {}
         for u in units:
             queues.setdefault(u.model_id, deque()).append(u)
@@ -315,13 +338,35 @@ class RayExecutor:
             try:
                 arrays = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
-                raise MllbenchError(f"a Ray worker failed on {unit.model_id} ({unit.kind}) after "
-                                    f"{self.options.max_retries} retries: {str(exc).splitlines()[0]}; "
-                                    "rerun to resume from what was committed") from exc
+                raise MllbenchError(self._failure(session, unit, exc)) from exc
             commit = commits[(unit.model_id, unit.kind, unit.task)]
-            for (start, _), array in zip(unit.batches, arrays):
-                commit(start, array)
+            for (start, _), (array, bad) in zip(unit.batches, arrays):
+                commit(start, array, bad)
             bars[unit.model_id].advance(unit)
+
+
+    def _failure(self, session: "Session", unit: Unit, exc: Exception) -> str:
+        """One line for a failed shard: an out-of-memory names the batch size and flags; another
+        error its own last line (the exception, not Ray's traceback header). Ray retries only
+        dead actors (``max_retries``), not errors a model raises."""
+        if is_out_of_memory(exc):
+            return out_of_memory(unit.model_id, session.models.batch_size(unit.model_id),
+                                 session.models.options(unit.model_id).get("precision"))
+        lines = [line for line in str(getattr(exc, "cause", None) or exc).splitlines() if line.strip()]
+        retried = (f" after {self.options.max_retries} restarts" if isinstance(exc, import_ray().exceptions.RayActorError)
+                   else "")
+        return (f"a Ray worker failed on {unit.model_id} ({unit.kind}){retried}: {lines[-1] if lines else exc!r}; "
+                f"worker logs: {ray_logs()}; rerun to resume from what was committed")
+
+
+def ray_logs() -> str:
+    """The folder of this Ray session's worker logs (kept by Ray after the run)."""
+    try:
+        from ray._private.worker import _global_node
+
+        return _global_node.get_logs_dir_path()
+    except (ImportError, AttributeError):
+        return "/tmp/ray/session_latest/logs"
 
 
 def _next_unit(queues: dict[str, deque[Unit]], held: list[str | None], i: int) -> Unit | None:

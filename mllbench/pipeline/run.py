@@ -2,6 +2,7 @@
 versioned result JSON that records how it was made (parameters, plugin, hashes, environment)."""
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -17,6 +18,7 @@ from mllbench.core.files import write_json
 from mllbench.core.version import __version__
 from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING
 from mllbench.pipeline.session import Session, short_hash
+from mllbench.registry.store import open_checked
 
 if TYPE_CHECKING:
     from mllbench.host.benchmark import Benchmark
@@ -53,6 +55,22 @@ def environment() -> dict:
     return env
 
 
+def provenance(session: Session, ids: Sequence[str], tasks: Sequence[str]) -> tuple[dict, dict]:
+    """How the stored vectors a result read were made: each label's fingerprint (None for a label
+    made before fingerprints), and per task the images left out as unreadable (the first hub
+    model's predictions list them; every model reads the same images)."""
+    fingerprints = {}
+    for model_id in ids:
+        path = session.store.label_path(model_id)
+        if path.exists():
+            with open_checked(path, f"label of {model_id}") as f:
+                made = f.attrs.get("fingerprint") or ""
+                fingerprints[model_id] = json.loads(made) if made else None
+    unreadable = {task: len(session.store.prediction_record(task, ids[0]).get("unreadable", [])) if ids else 0
+                  for task in tasks}
+    return fingerprints, unreadable
+
+
 def run_method(session: Session, method: str, tasks: Sequence[str], params: dict, k: int,
                logit_scale: float = DEFAULT_LOGIT_SCALE, weighting: str = DEFAULT_WEIGHTING) -> tuple[dict, Path]:
     """Select + reuse + evaluate on ``tasks``; write one versioned result JSON.
@@ -75,6 +93,9 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
         per_task[task] = bench.outcome(session, task, scores, k, logit_scale, weighting)  # reuse, or the table's
         per_task[task]["model_scores"] = scores.mean(1).tolist()  # the task's model ranking, aligned with hub
         per_task[task]["timing_s"] = {"select": round(t1 - t0, 4), "reuse": round(time.perf_counter() - t1, 4)}
+    fingerprints, unreadable = provenance(session, ids, tasks)
+    for task in tasks:
+        per_task[task]["unreadable_images"] = unreadable[task]
     host = bench.host
     plugin = host.origins.get(("selector", method), "?")
     record = next((p for p in host.plugins if p.name == plugin), None)
@@ -87,7 +108,7 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
         "method": method, "plugin": plugin,
         "plugin_distribution": record.distribution if record else "?",
         "plugin_version": record.version if record else "?",
-        "params": settings, "hub": ids, "tasks": per_task,
+        "params": settings, "hub": ids, "tasks": per_task, "fingerprints": fingerprints,
         "scores_are_accuracy": scores_are_accuracy(selector, params),
         "average": float(np.mean([r["accuracy"] for r in per_task.values()])),
         "environment": environment(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
