@@ -265,13 +265,42 @@ class Selection:
         """The models ``predict`` runs: those some class reuses, in hub order."""
         return [self.hub.models[m] for m in np.unique(self.chosen)]
 
-    def to_dict(self) -> dict:
-        return {"task": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
-                         ((k, getattr(self.task, k)) for k in TASK_KEYS)},
-                "method": self.method, "k": self.k, "params": self.params,
-                "classes": {c: [{"model": m, "score": s} for m, s in self.models_for(c)] for c in self.task.classnames},
-                "ranking": [{"model": m, "score": s} for m, s in self.ranking],
-                "models_used": self.models_used}
+    def explain(self) -> dict | None:
+        """Why each class got its models, from the selector's optional ``explain`` (None without one):
+        per class the graph nodes matched and the next best, a warning when the class is matched
+        worse than any class of the benchmark's own targets, and per chosen model the Eq. 5 counts
+        of each matched node with a 95 % Wilson score interval."""
+        from mllbench.maths.stats import wilson
+
+        session = self.hub.session
+        explain = getattr(session.bench.host.selector(self.method), "explain", None)
+        if explain is None:
+            return None
+        reference = [session.bench.task_info(t["name"]) for t in session.bench.targets]
+        out = explain(session.context(self.task, self.params), k=self.k, reference=reference)
+        best = out.pop("reference_best_similarities")
+        threshold = min(best) if best else None
+        out["coverage"] = {"threshold": threshold, "origin": (
+            f"the lowest best-node similarity among the {len(best)} class names of {session.bench.name}'s "
+            f"{len(reference)} target tasks: a class below it is matched worse than any class the benchmark poses")}
+        out["interval"] = "Wilson score, 95%"
+        for c, entry in out["classes"].items():
+            entry["poorly_covered"] = threshold is not None and entry["best_similarity"] < threshold
+            for model in entry["models"]:
+                for node in model["nodes"]:
+                    node["lo"], node["hi"] = wilson(node["correct"], node["total"])
+        return out
+
+    def to_dict(self, explain: bool = False) -> dict:
+        """The selection as JSON (``select --json``); with ``explain``, also ``explanation``."""
+        out = {"task": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                        ((k, getattr(self.task, k)) for k in TASK_KEYS)},
+               "method": self.method, "k": self.k, "params": self.params,
+               "classes": {c: [{"model": m, "score": s} for m, s in self.models_for(c)]
+                           for c in self.task.classnames},
+               "ranking": [{"model": m, "score": s} for m, s in self.ranking],
+               "models_used": self.models_used}
+        return {**out, "explanation": self.explain()} if explain else out
 
     def predict(self, images: ImagesLike) -> "Predictions":
         """Run each reused model once over ``images`` (a folder, a list of files, or an

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mllbench.contract import (class_precision, hookimpl, l2_normalize, LabelView, node_hits, Option,
-                               precision_from_hits, reuse_metric, SelectionContext, Selector, top_node_hits,
-                               TOP_NODES_MIN_WORK, transfer_matrix)
+from dataclasses import replace
+from typing import Sequence
+
+from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, LabelView, node_hits, Option,
+                               precision_from_hits, reuse_metric, SelectionContext, Selector, TaskInfo,
+                               transfer_matrix)
+
+ALTERNATIVES = 3  # next-best nodes shown per class by ``explain``
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -22,22 +27,17 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
 
 
 def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
-                       pairs: tuple[np.ndarray, np.ndarray],
-                       min_work: int = TOP_NODES_MIN_WORK) -> tuple[np.ndarray, np.ndarray]:
+                       pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 5's (hits, images) per selected node for one model.
 
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
-    Dense when images x |V^Selected| is at most ``min_work`` (bit for bit the full matrix's
-    argmax, as the embedded benchmark's tasks are); above, from the label's top nodes, with
-    only the images none of whose top nodes is selected scored densely.
+    The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
+    selected nodes' pairs are read); the pairs they leave undecided (near-ties, nodes
+    beyond the listed rivals, a label held in memory) are scored densely.
     """
     images, image_node = pairs
-    correct, dense = np.zeros(len(selected)), np.ones(len(images), bool)
-    if len(images) * len(selected) > min_work:
-        in_selected = np.zeros(len(labels.wnids), bool)
-        in_selected[selected] = True
-        decided, hit = top_node_hits(labels.top_nodes(model_id, images), selected[image_node], in_selected)
-        correct, dense = np.bincount(image_node, weights=hit, minlength=len(selected)), ~decided
+    decided, hit = labels.decided_hits(model_id, selected)
+    correct, dense = np.bincount(image_node, weights=hit, minlength=len(selected)), ~decided
     if dense.any():
         for sim, node in labels.similarity_blocks(model_id, selected, pairs=(images[dense], image_node[dense])):
             correct += node_hits(sim, node, len(selected))[0]
@@ -56,15 +56,65 @@ class MLL(Selector):
     )
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
+        return self._scores(ctx, *self._match(ctx)[1:])[0]
+
+    def _match(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(class-node caption similarity (C, V; −inf for nodes without images), Z's nodes, Z)."""
         params = {**self.defaults, **ctx.params}
-        selected, z = transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
-                                      int(params["nodes_per_class"]), eligible=ctx.labels.n_images > 0,
+        classes, nodes = class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings()
+        eligible = ctx.labels.n_images > 0
+        selected, z = transfer_matrix(classes, nodes, int(params["nodes_per_class"]), eligible=eligible,
                                       normalize_z=bool(params["normalize_z"]))
+        return np.where(eligible[None, :], cosine(classes, nodes), -np.inf), selected, z
+
+    def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
+        """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
         pairs = ctx.labels.node_images(selected)
-        p_v = []
-        for model in ctx.models:  # one model's label in memory at a time, its images in blocks
-            p_v.append(precision_from_hits(*selected_node_hits(ctx.labels, model.id, selected, pairs)))
-        return reuse_metric(class_precision(np.stack(p_v), z), float(params["alpha"]))
+        evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs)  # one model's label at a time
+                    for model in ctx.models]
+        p_v = np.stack([precision_from_hits(*e) for e in evidence])
+        return reuse_metric(class_precision(p_v, z), float({**self.defaults, **ctx.params}["alpha"])), evidence
+
+    def explain(self, ctx: SelectionContext, k: int = 1, reference: Sequence[TaskInfo] = ()) -> dict:
+        """Why each class got its models: the graph nodes it matched (and the next best), and per
+        top-``k`` model the Eq. 5 counts behind its score. ``reference`` tasks (the benchmark's
+        targets) give the best similarities a known class reaches, so a poorly covered class can be
+        told apart; the caller turns them into a threshold and counts into intervals."""
+        sim, selected, z = self._match(ctx)
+        scores, evidence = self._scores(ctx, selected, z)
+        p_y = class_precision(np.stack([precision_from_hits(*e) for e in evidence]), z)
+        labels, alpha = ctx.labels, float({**self.defaults, **ctx.params}["alpha"])
+        width = int((z > 0).sum(0).max()) if z.size else 0
+
+        def node(v: int, j: int) -> dict:
+            return {"wnid": labels.wnids[v], "name": labels.names[v], "caption": labels.captions[v],
+                    "similarity": float(sim[j, v]), "n_images": int(labels.n_images[v]),
+                    "z": float(z[np.searchsorted(selected, v), j]) if v in selected else 0.0}
+        classes = {}
+        for j, c in enumerate(ctx.task.classnames):
+            order = np.argsort(-sim[j], kind="stable")[:width + ALTERNATIVES]
+            matched = [int(v) for v in order if v in selected and z[np.searchsorted(selected, v), j] > 0]
+            rows = [int(np.searchsorted(selected, v)) for v in matched]
+            models = []
+            for m in np.argsort(-scores[:, j], kind="stable")[:k]:
+                hits, images = evidence[m]
+                models.append({"model": ctx.models[m].id, "score": float(scores[m, j]),
+                               "class_precision": float(p_y[m, j]), "task_precision": float(p_y[m].mean()),
+                               "alpha": alpha, "nodes": [{"wnid": labels.wnids[v], "correct": int(hits[r]),
+                                                          "total": int(images[r])} for v, r in zip(matched, rows)]})
+            classes[c] = {"best_similarity": float(sim[j].max()), "nodes": [node(v, j) for v in matched],
+                          "alternatives": [node(int(v), j) for v in order if int(v) not in matched][:ALTERNATIVES],
+                          "models": models}
+        return {"classes": classes, "reference_best_similarities": self._reference(ctx, reference)}
+
+    def _reference(self, ctx: SelectionContext, tasks: Sequence[TaskInfo]) -> list[float]:
+        """The best node similarity of every class of ``tasks`` (memoised per session)."""
+        key = ("mll-reference", tuple(t.name for t in tasks))
+        if key not in ctx.memo:
+            nodes, eligible = ctx.labels.node_caption_embeddings(), ctx.labels.n_images > 0
+            sims = [cosine(class_caption_embeddings(replace(ctx, task=t)), nodes[eligible]) for t in tasks]
+            ctx.memo[key] = [float(x) for s in sims for x in s.max(1)]
+        return ctx.memo[key]
 
 
 @hookimpl

@@ -96,8 +96,11 @@ def start(state: State, task: str | None, classes: str | None, classes_file: str
 @task_options
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--explain", is_flag=True, help="Also why: per class the graph nodes matched (similarity, Z weight, "
+              "node images) and the next best, a warning for a class the graph barely covers, and per chosen model "
+              "the Eq. 5 counts behind its score with 95% Wilson intervals.")
 @click.pass_obj
-def select(state: State, as_json: bool, **options):
+def select(state: State, as_json: bool, explain: bool, **options):
     """Show the models a selector picks for each class of a task, with scores, and the hub ranking.
 
     The task is a benchmark's or your own (classes in no benchmark). Needs only the registry's
@@ -106,7 +109,7 @@ def select(state: State, as_json: bool, **options):
     with state.progress():
         sel = start(state, **options)
     if as_json:
-        click.echo(json.dumps(sel.to_dict(), indent=1))
+        click.echo(json.dumps(sel.to_dict(explain), indent=1))
         return
     from rich.markup import escape
     from rich.table import Table
@@ -124,6 +127,39 @@ def select(state: State, as_json: bool, **options):
     for i, (m, s) in enumerate(sel.ranking, 1):
         r.add_row(str(i), m, f"{s:.4f}")
     console().print(r)
+    if explain:
+        print_explanation(sel)
+
+
+def print_explanation(sel: Selection) -> None:
+    """``select --explain``: per class, its nodes, the next best, the coverage warning, the evidence."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = sel.explain()
+    if out is None:
+        click.echo(f"selector {sel.method!r} offers no explanation (it has no explain method)")
+        return
+    cover = out["coverage"]
+    for c, entry in out["classes"].items():
+        t = Table(title=escape(f"{c}: matched graph nodes (best similarity {entry['best_similarity']:.3f})"))
+        for col in ("", "wnid", "name", "similarity", "Z", "node images", "caption"):
+            t.add_column(col)
+        for kind, nodes in (("matched", entry["nodes"]), ("next best", entry["alternatives"])):
+            for n in nodes:
+                t.add_row(kind, n["wnid"], escape(n["name"]), f"{n['similarity']:.3f}", f"{n['z']:.3f}",
+                          str(n["n_images"]), escape(n["caption"][:60]))
+        console().print(t)
+        if entry["poorly_covered"]:
+            click.echo(f"warning: {c!r} is poorly covered by the graph: its best similarity "
+                       f"{entry['best_similarity']:.3f} is below {cover['threshold']:.3f} ({cover['origin']}); "
+                       "its models are chosen on nodes that may not mean it")
+        for m in entry["models"]:
+            evidence = "; ".join(f"{n['wnid']} {n['correct']}/{n['total']} [{n['lo']:.2f}, {n['hi']:.2f}]"
+                                 for n in m["nodes"])
+            click.echo(f"  {m['model']}: score {m['score']:.4f} = {m['alpha']} × class precision "
+                       f"{m['class_precision']:.4f} + {1 - m['alpha']:.2g} × task mean {m['task_precision']:.4f}; "
+                       f"Eq. 5 per node, correct/node images [{out['interval']}]: {evidence}")
 
 
 @cli.command(cls=SelectorCommand)

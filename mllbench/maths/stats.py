@@ -129,6 +129,20 @@ def paired(a: Sequence[np.ndarray], b: Sequence[np.ndarray], resamples: int = RE
     return [*(sign_flip([d], resamples, seed, level) for d in diffs), sign_flip(diffs, resamples, seed, level)]
 
 
+def wilson(correct: int, total: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Wilson score interval of a proportion correct/total (NaN for no trial): unlike the
+    normal approximation it stays inside [0, 1] and is not empty at 0/n or n/n, as Eq. 5's
+    small per-node counts often are."""
+    if total <= 0:
+        return float("nan"), float("nan")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p, n = correct / total, total
+    centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, (centre - half) / (1 + z * z / n))), float(min(1.0, (centre + half) / (1 + z * z / n)))
+
+
 def average_ranks(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
     """(n_rows, n_cols) rank of each row within each column, 1 = best, ties share their mean rank;
     NaN cells are left out of their column's ranking and stay NaN."""
