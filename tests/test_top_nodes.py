@@ -6,7 +6,6 @@ import pytest
 from mllbench.semantic.graph import SemanticGraph
 from mllbench.pipeline.labeling import GraphLabels, LabelWriter, label_is_current, label_model
 from mllbench.maths.mll import TOP_NODES, cosine, top_k, top_node_hits, top_nodes
-from mllbench.plugins.selector_mll import selected_node_hits
 from mllbench.registry.store import Store
 
 DIM = 32
@@ -79,7 +78,8 @@ def write_label(store: Store, graph: SemanticGraph, model_id: str, seed: int) ->
         writer.finish()
 
 
-def test_top_node_path_gives_the_dense_hits_on_a_real_label(tmp_path):
+def test_stored_top_nodes_give_the_dense_hits_on_a_real_label(tmp_path):
+    """The label's top nodes (LabelView.top_nodes, for selectors that read them) decide as the dense argmax."""
     store, graph = Store(tmp_path / "registry"), small_graph()
     write_label(store, graph, "m", seed=1)
     labels = GraphLabels(store, graph, embed=lambda texts: pytest.fail("no text is embedded"))
@@ -89,13 +89,11 @@ def test_top_node_path_gives_the_dense_hits_on_a_real_label(tmp_path):
     for size in (2, 5, 20, 60, len(eligible)):
         for _ in range(3):
             selected = np.sort(rng.choice(eligible, size, replace=False))
-            images, image_node = labels.node_images(selected)
-            dense = selected_node_hits(labels, "m", selected, (images, image_node), min_work=2**62)
-            top = selected_node_hits(labels, "m", selected, (images, image_node), min_work=0)
-            np.testing.assert_array_equal(top[0], dense[0])
-            np.testing.assert_array_equal(top[1], dense[1])
+            sim, image_node = labels.similarities("m", selected)
+            images, _ = labels.node_images(selected)
             in_selected = np.isin(np.arange(len(graph.wnids)), selected)
-            decided, _ = top_node_hits(labels.top_nodes("m", images), selected[image_node], in_selected)
+            decided, hit = top_node_hits(labels.top_nodes("m", images), selected[image_node], in_selected)
+            np.testing.assert_array_equal(hit[decided], (np.argmax(sim, 1) == image_node)[decided])
             undecided.append(int((~decided).sum()))
     assert undecided[0] > 0 and undecided[-1] == 0  # small selections fall back, the whole graph never does
     labels.close()

@@ -10,15 +10,19 @@ and listed in docs/methods.md):
   therefore counts as correct only for that node.
 - nodes without images carry no label and are never matched.
 
-Eq. 5 at hub scale: a label stores each image's ``TOP_NODES`` most similar nodes
-of the whole graph (:func:`top_nodes`), so the argmax over V^Selected is the first
-of them that is selected (:func:`top_node_hits`); only images none of whose top
-nodes is selected are scored densely. The top nodes come from another matmul
-blocking than a selection's, so a near-tie may differ in the last bit: selections
-whose dense work is at most ``TOP_NODES_MIN_WORK`` similarities (the embedded
-benchmark's tasks) stay dense, bit for bit as before.
+Eq. 5 at hub scale: a label lists each (image, node) pair's rivals, the nodes that
+may rank at or above the pair's node (:func:`pair_rivals`), node after node; a
+selection reads only its nodes' pairs and decides each one from them
+(:func:`rival_hits`). Rivals are split by a margin (:func:`near_margin`) that
+bounds the float32 rounding of any two computations of a cosine, so a decided pair
+is the dense argmax's, bit for bit; near-ties and pairs with more rivals than
+listed are scored densely. Each image's ``TOP_NODES`` most similar nodes
+(:func:`top_nodes`, :func:`top_node_hits`) are stored too, for selectors that read
+them; ``TOP_NODES_MIN_WORK`` is kept for them (the built-in MLL no longer uses it).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -26,6 +30,7 @@ import numpy as np
 # 1.5 % of its images (random labels) are undecided and read densely from scattered rows (~1 s per model on a
 # cold disk); with 32, ~0.02 %. 32 cost 26 MB per model at the paper's scale (4 % of a label).
 TOP_NODES = 32
+RIVALS = 16  # rivals listed per (image, node) pair (pair_rivals): beyond them a pair is scored densely
 TOP_NODES_MIN_WORK = 2**27  # images x selected nodes above which Eq. 5 reads top nodes (2**27: 0.5 GB of float32)
 
 
@@ -131,6 +136,92 @@ def top_node_hits(top: np.ndarray, image_node: np.ndarray,
     decided = member.any(axis=1)
     first = top[np.arange(len(top)), member.argmax(axis=1)]
     return decided, decided & (first == image_node)
+
+
+def near_margin(dim: int) -> float:
+    """4 eps for float32 cosines of d-dimensional rows: any two computations of one cosine (any
+    BLAS blocking, normalisation included) are within 2 eps of each other and of the exact value,
+    so nodes whose cosines differ by more than 4 eps rank the same in every computation.
+    eps = (2d + 16) u bounds a d-term float32 dot product (d u) plus the rows' normalisation
+    (d/2 + 3) u each, u = 2**-24 (Higham, Accuracy and Stability, 3.1)."""
+    return 4 * (2 * dim + 16) * 2.0**-24
+
+
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated ranges [start, start + length), in order."""
+    lengths = np.asarray(lengths, np.int64)
+    shift = np.repeat(np.asarray(starts, np.int64) - (np.cumsum(lengths) - lengths), lengths)
+    return shift + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.ndarray, node_images: np.ndarray,
+                k: int = RIVALS, max_bytes: int = 64 * 2**20,
+                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each (image, node) pair's rivals: the nodes that may rank at or above the pair's node.
+
+    Pairs are the graph's (``node_ptr``, ``node_images``: node after node). For pair (x, v)
+    the rivals are the nodes u != v with sim(x, u) >= sim(x, v) - :func:`near_margin`, by
+    (-sim, index), at most ``k``: the first ``definite`` of them exceed sim(x, v) by more
+    than the margin (they outrank v in any computation). Returns ``counts`` (pairs, 3) uint8
+    [rivals listed, definite, more than k], ``rivals`` (flat, node after node, pair after
+    pair) and ``rival_ptr`` (V + 1): where each node's first pair's rivals start. Why: Eq. 5
+    for a selection then reads only its nodes' pairs, one contiguous run per node
+    (:func:`rival_hits`), exactly. Images are scored in blocks of ~``max_bytes``.
+    """
+    n_nodes, n_images = len(caption_emb), len(image_emb)
+    k = max(0, min(k, n_nodes - 1))
+    if k > 255:
+        raise ValueError("at most 255 rivals per pair (counts are uint8)")
+    pair_node = np.repeat(np.arange(n_nodes), np.diff(node_ptr))
+    by_image = np.argsort(node_images, kind="stable")
+    sorted_images = np.asarray(node_images)[by_image]
+    margin = near_margin(np.shape(image_emb)[1])
+    captions = l2_normalize(caption_emb)
+    counts = np.zeros((len(node_images), 3), np.uint8)
+    dtype = np.uint16 if n_nodes <= 2**16 else np.int32
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    step = max(1, max_bytes // (4 * max(n_nodes, 1)))
+    for start in range(0, n_images, step):
+        lo, hi = np.searchsorted(sorted_images, [start, start + step])
+        pairs = by_image[lo:hi]
+        if len(pairs):
+            sim = l2_normalize(np.asarray(image_emb[start:start + step], np.float32)) @ captions.T
+            row, node = sorted_images[lo:hi] - start, pair_node[pairs]
+            top = top_k(sim, min(k + 2, n_nodes))[row]  # k + 1 rivals besides v: whether there are more than k
+            value, own = np.take_along_axis(sim[row], top, 1), sim[row, node][:, None]
+            other = top != node[:, None]
+            near = other & (value >= own - margin)
+            listed = near & (np.cumsum(near, 1) <= k)
+            counts[pairs] = np.stack([listed.sum(1), (listed & (value > own + margin)).sum(1),
+                                      near.sum(1) > k], 1)
+            found.append((pairs, top[listed].astype(dtype)))
+        if progress:
+            progress(min(start + step, n_images), n_images)
+    offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
+    rivals = np.zeros(int(offsets[-1]), dtype)
+    for pairs, values in found:
+        rivals[concat_ranges(offsets[pairs], counts[pairs, 0])] = values
+    return counts, rivals, offsets[np.asarray(node_ptr)]
+
+
+def rival_hits(counts: np.ndarray, rivals: np.ndarray, in_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit) per pair, for pairs whose node is selected.
+
+    ``counts`` and ``rivals`` are those of the pairs in question (rivals concatenated in
+    their order); ``in_selected`` a boolean mask of V^Selected over all nodes. A selected
+    definite rival outranks the pair's node: a miss. A selected rival within the margin is
+    a near-tie, and more than the listed rivals an unknown: undecided (score it densely).
+    Otherwise every selected node ranks strictly below: a hit, in any computation.
+    """
+    listed = counts[:, 0].astype(np.int64)
+    pair = np.repeat(np.arange(len(counts)), listed)
+    rank = np.arange(len(rivals)) - np.repeat(np.cumsum(listed) - listed, listed)
+    chosen = np.asarray(in_selected, bool)[rivals]
+    definite = rank < counts[pair, 1]
+    beaten = np.bincount(pair[chosen & definite], minlength=len(counts)) > 0
+    near = np.bincount(pair[chosen & ~definite], minlength=len(counts)) > 0
+    hit = ~beaten & ~near & (counts[:, 2] == 0)
+    return beaten | hit, hit
 
 
 def precision_from_hits(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:

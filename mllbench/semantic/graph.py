@@ -95,6 +95,12 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
         for c, wnid in enumerate(ds.wnids):
             if wnid:
                 own.setdefault(wnid, []).extend(f"{prefix}:{i}" for i in np.flatnonzero(labels == c))
+    return graph_of(own, images_per_node, seed, ancestors, inherit_images, caption_format)
+
+
+def graph_of(own: dict[str, list[str]], images_per_node: int = 75, seed: int = 0, ancestors: bool = True,
+             inherit_images: bool = True, caption_format: str = CAPTION_FORMAT) -> SemanticGraph:
+    """G from each synset's own image references (:func:`build_graph`'s inputs, as synthetic hubs give them)."""
     wordnet = wn.wordnet()
     synsets = set(own)
     parents: dict[str, set[str]] = {}
@@ -109,27 +115,7 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
     index = {w: i for i, w in enumerate(wnids)}
     edges = np.array(sorted((index[p], index[c]) for c, ps in parents.items() for p in ps if p in index),
                      dtype=np.int64).reshape(-1, 2)
-    pools = {w: list(own.get(w, [])) for w in wnids}
-    if inherit_images:
-        children: dict[str, list[str]] = {}
-        for c, ps in parents.items():
-            for p in ps:
-                children.setdefault(p, []).append(c)
-        for w in wnids:
-            seen, stack = {w}, list(children.get(w, []))
-            while stack:
-                c = stack.pop()
-                if c not in seen:
-                    seen.add(c)
-                    pools[w].extend(own.get(c, []))
-                    stack.extend(children.get(c, []))
-    chosen: list[list[str]] = []
-    for w in wnids:
-        pool = sorted(set(pools[w]))
-        if len(pool) > images_per_node:
-            pick = np.random.default_rng(_node_seed(seed, w)).choice(len(pool), images_per_node, replace=False)
-            pool = [pool[i] for i in sorted(pick)]
-        chosen.append(pool)
+    chosen = _draw(wnids, own, parents if inherit_images else {}, images_per_node, seed)
     refs = tuple(sorted({r for pool in chosen for r in pool}))
     ref_index = {r: i for i, r in enumerate(refs)}
     node_ptr = np.cumsum([0] + [len(p) for p in chosen]).astype(np.int64)
@@ -140,3 +126,28 @@ def build_graph(samples: Sequence[ImageDataset], images_per_node: int = 75, seed
     settings = f"ipn={images_per_node};seed={seed};anc={ancestors};inh={inherit_images}"
     return SemanticGraph(wnids, names, captions, edges, node_ptr, node_images, refs, settings)
 
+
+def _draw(wnids: Sequence[str], own: dict[str, list[str]], parents: dict[str, set[str]],
+          images_per_node: int, seed: int) -> list[list[str]]:
+    """X_v per node: up to ``images_per_node`` of its own images and (through ``parents``) its hyponyms'."""
+    pools = {w: list(own.get(w, [])) for w in wnids}
+    children: dict[str, list[str]] = {}
+    for c, ps in parents.items():
+        for p in ps:
+            children.setdefault(p, []).append(c)
+    for w in wnids:
+        seen, stack = {w}, list(children.get(w, []))
+        while stack:
+            c = stack.pop()
+            if c not in seen:
+                seen.add(c)
+                pools[w].extend(own.get(c, []))
+                stack.extend(children.get(c, []))
+    chosen: list[list[str]] = []
+    for w in wnids:
+        pool = sorted(set(pools[w]))
+        if len(pool) > images_per_node:
+            pick = np.random.default_rng(_node_seed(seed, w)).choice(len(pool), images_per_node, replace=False)
+            pool = [pool[i] for i in sorted(pick)]
+        chosen.append(pool)
+    return chosen

@@ -1,0 +1,151 @@
+"""Pair rivals (issue 19): Eq. 5 read from a selection's own (image, node) pairs, exactly the dense argmax."""
+import h5py
+import numpy as np
+import pytest
+
+from test_top_nodes import small_graph, write_label
+
+from mllbench.host.benchmark import load_benchmark
+from mllbench.host.plugins import get_host
+from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits
+from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model
+from mllbench.pipeline.session import Session
+from mllbench.plugins.selector_mll import selected_node_hits
+from mllbench.registry.store import Store
+
+
+def test_rival_hits_by_hand():
+    counts = np.array([[0, 0, 0],   # no rival: a hit whatever is selected
+                       [2, 1, 0],   # definite 3 (not selected), near 1 (selected): undecided
+                       [2, 1, 0],   # definite 2 (selected): a miss
+                       [1, 1, 1],   # definite 4 (not selected), more rivals unlisted: undecided
+                       [1, 0, 0]])  # near 4 (not selected), no more: a hit
+    rivals = np.array([3, 1, 2, 4, 4, 4])
+    decided, hit = rival_hits(counts, rivals, np.array([False, True, True, False, False]))
+    assert decided.tolist() == [True, False, True, False, True]
+    assert hit.tolist() == [True, False, False, False, True]
+
+
+def test_the_margin_bounds_float32_cosines_of_any_shape():
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((300, 768)).astype(np.float16)
+    captions = (rng.standard_normal((200, 768)) * np.geomspace(1e-3, 10, 768)).astype(np.float16)  # uneven terms
+    exact = cosine(images.astype(np.float64), captions.astype(np.float64))
+    eps = near_margin(768) / 4
+    for rows, cols in ((slice(None), slice(None)), (slice(0, 1), slice(None)), (slice(5, 9), slice(3, 4)),
+                       (slice(None), slice(0, 17))):
+        sim = cosine(images[rows].astype(np.float32), captions[cols].astype(np.float32))
+        assert np.abs(sim - exact[rows, cols]).max() < eps
+
+
+def synthetic(quantize: float | None, seed: int = 0):
+    """Embeddings, and pairs as build_graph makes them (some nodes share images, some have none)."""
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((200, 16))
+    captions = rng.standard_normal((60, 16))
+    if quantize:  # coarse values: exact ties between nodes, and a zero image tied everywhere
+        images, captions = np.round(images * quantize) / quantize, np.round(captions * quantize) / quantize
+        captions[7], images[3] = captions[5], 0
+    chosen = [np.sort(rng.choice(200, rng.integers(0, 12), replace=False)) for _ in range(60)]
+    ptr = np.cumsum([0] + [len(c) for c in chosen]).astype(np.int64)
+    return images.astype(np.float16), captions.astype(np.float16), ptr, np.concatenate(chosen).astype(np.int64)
+
+
+@pytest.mark.parametrize("quantize", [None, 2.0])
+def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize):
+    images, captions, ptr, node_images = synthetic(quantize)
+    counts, rivals, rival_ptr = pair_rivals(images, captions, ptr, node_images, k=5)
+    blocks = pair_rivals(images, captions, ptr, node_images, k=5, max_bytes=4 * 60 * 7)  # 7 images a block
+    for whole, part in zip((counts, rivals, rival_ptr), blocks):
+        np.testing.assert_array_equal(whole, part)
+    offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
+    assert rival_ptr.tolist() == offsets[ptr].tolist()  # node-major: a node's rivals are one run
+    eligible = np.flatnonzero(np.diff(ptr) > 0)
+    rng = np.random.default_rng(1)
+    decided_any = undecided_any = False
+    for size in (1, 2, 5, 20, len(eligible)):
+        for _ in range(4):
+            selected = np.sort(rng.choice(eligible, size, replace=False))
+            pairs = concat_ranges(ptr[selected], np.diff(ptr)[selected])
+            mask = np.zeros(60, bool)
+            mask[selected] = True
+            decided, hit = rival_hits(counts[pairs], rivals[concat_ranges(offsets[pairs], counts[pairs, 0])], mask)
+            sim = cosine(images[node_images[pairs]].astype(np.float32), captions[selected].astype(np.float32))
+            dense = np.argmax(sim, 1) == np.repeat(np.arange(size), np.diff(ptr)[selected])
+            np.testing.assert_array_equal(hit[decided], dense[decided])
+            decided_any |= decided.any()
+            undecided_any |= (~decided).any()
+    assert decided_any and undecided_any
+
+
+def test_selection_from_rivals_on_disk_equals_the_dense_one_in_memory(tmp_path):
+    store, graph = Store(tmp_path / "registry"), small_graph()
+    write_label(store, graph, "m", seed=1)
+    memory = GraphLabels(store, graph, embed=lambda texts: pytest.fail("no text is embedded"))
+    disk = GraphLabels(store, graph, embed=memory._embed)
+    disk.in_memory_bytes = 0
+    eligible = np.flatnonzero(graph.n_images > 0)
+    rng = np.random.default_rng(2)
+    decided = []
+    for size in (1, 2, 5, 20, 60, len(eligible)):
+        for _ in range(3):
+            selected = np.sort(rng.choice(eligible, size, replace=False))
+            pairs = memory.node_images(selected)
+            np.testing.assert_array_equal(selected_node_hits(disk, "m", selected, pairs),
+                                          selected_node_hits(memory, "m", selected, pairs))
+            assert not memory.decided_hits("m", selected)[0].any()  # in memory: scored densely
+            decided.append(disk.decided_hits("m", selected)[0].mean())
+    assert max(decided) == 1 and np.mean(np.array(decided) > 0) > 0.5  # from rivals, wholly or in part
+    memory.close(), disk.close()
+
+
+def test_an_older_label_is_converted_once_without_a_model(tmp_path):
+    store, graph = Store(tmp_path / "registry"), small_graph()
+    write_label(store, graph, "m", seed=3)
+    path = store.label_path("m")
+    keys = ("image_emb", "caption_emb", "top_nodes", "pair_counts", "pair_rivals", "rival_ptr")
+    with h5py.File(path, "a") as f:
+        before = {k: f[k][:] for k in keys}
+        for key in keys[3:]:  # as labels were before pair rivals
+            del f[key]
+        del f.attrs["rival_layout"]
+    assert not label_is_current(store, graph, "m")
+    with pytest.raises(Exception, match="run `mllbench label`"):
+        disk = GraphLabels(store, graph, embed=lambda texts: [])
+        disk.in_memory_bytes = 0
+        disk.decided_hits("m", np.flatnonzero(graph.n_images > 0)[:2])
+    disk.close()
+    seen = []
+    status = label_model(store, graph, "m", load_model=lambda: pytest.fail("a model was loaded"),
+                         open_image=lambda ref: pytest.fail("an image was opened"),
+                         progress=lambda done, total: seen.append((done, total)))
+    assert status == "updated" and label_is_current(store, graph, "m")
+    assert seen[-1] == (len(graph.image_refs),) * 2  # the conversion's bar reaches its end
+    with h5py.File(path, "r") as f:
+        assert f.attrs["rival_layout"] == RIVAL_LAYOUT
+        for key, data in before.items():
+            np.testing.assert_array_equal(f[key][:], data)
+    assert label_model(store, graph, "m", lambda: pytest.fail("loaded"), lambda ref: None) == "cached"
+
+
+@pytest.mark.slow
+def test_the_tiny_hubs_real_labels_select_the_same_from_rivals(tiny_json, registry):
+    bench = load_benchmark(get_host(), tiny_json)
+    sessions = [Session(bench, Store(registry), embedder="hashing", batch_size=4) for _ in range(2)]
+    sessions[0].ensure([m["id"] for m in bench.models], [])
+    sessions[1].labels().in_memory_bytes = 0  # read as a hub-scale label is: from pair rivals
+    graph = sessions[0].graph()
+    eligible = np.flatnonzero(graph.n_images > 0)
+    rng = np.random.default_rng(0)
+    for size in (1, 3, len(eligible) // 2, len(eligible)):
+        selected = np.sort(rng.choice(eligible, size, replace=False))
+        for model in bench.models:
+            pairs = sessions[0].labels().node_images(selected)
+            np.testing.assert_array_equal(selected_node_hits(sessions[1].labels(), model["id"], selected, pairs),
+                                          selected_node_hits(sessions[0].labels(), model["id"], selected, pairs))
+    assert sessions[1].labels().decided_hits(bench.models[0]["id"], eligible)[0].any()
+    for task in bench.resolve_tasks("all"):
+        scores = [s.select("mll", task, {"nodes_per_class": 5, "alpha": 0.7}) for s in sessions]
+        np.testing.assert_array_equal(scores[0], scores[1])
+        np.testing.assert_array_equal(np.argsort(-scores[0], 0, kind="stable"),
+                                      np.argsort(-scores[1], 0, kind="stable"))
