@@ -31,6 +31,19 @@ def task_entry(task: dict, split: str) -> dict:
     return entry
 
 
+def image_gflops(model) -> float:
+    """GFLOPs of one 32-px image through the image tower (torch's FLOP counter: a multiply-add is
+    2 FLOPs), the cost of reusing the model on an image; the text tower runs once per class."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = model.model.visual.image_size
+    size = size if isinstance(size, int) else size[0]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.model.encode_image(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() / 1e9
+
+
 def main() -> None:
     import numpy as np
 
@@ -46,7 +59,8 @@ def main() -> None:
     for d in sorted((HERE / "hub").iterdir()):
         record = json.loads((d / "training.json").read_text())
         args = {"model": f"local-dir:embedded/hub/{d.name}", "text_tower": record["text_tower"].split()[0]}
-        sims = zero_shot(load_open_clip(args, HERE.parent), general)
+        model = load_open_clip(args, HERE.parent)
+        sims = zero_shot(model, general)
         acc = float(np.mean(sims.argmax(1) == general.labels()))
         print(f"{d.name}: {GENERAL} zero-shot top-1 {acc:.4f}", file=sys.stderr)
         models.append({"id": d.name, "provider": "open_clip", "args": args, "metadata": {
@@ -54,7 +68,8 @@ def main() -> None:
             "description": record["description"], "trained_on": ", ".join(record["families"]) + " / "
             + ", ".join(record["categories"]), "n_train_images": record["n_images"],
             "params_m": round(record["total_params"] / 1e6, 2),
-            "vision_params_m": round(record["vision_params"] / 1e6, 3)}})
+            "vision_params_m": round(record["vision_params"] / 1e6, 3),
+            "gflops": round(image_gflops(model), 4)}})
     definition = {
         "name": "embedded",
         "description": "Offline CPU benchmark: 9 small open_clip models (image towers aligned to a frozen "
@@ -63,7 +78,8 @@ def main() -> None:
         "models": models, "samples": samples, "targets": targets,
         "graph": {"images_per_node": 75, "seed": 0},
         "defaults": {"embedder": "minilm", "captioner": "template"},
-        "notes": {"imagenet_acc": f"zero-shot top-1 on the {GENERAL} sample dataset (ImageNet stand-in)"},
+        "notes": {"imagenet_acc": f"zero-shot top-1 on the {GENERAL} sample dataset (ImageNet stand-in)",
+                  "gflops": "GFLOPs of one 32-px image through the image tower (torch.utils.flop_counter)"},
     }
     (HERE.parent / "embedded.json").write_text(json.dumps(definition, indent=1) + "\n")
 

@@ -36,10 +36,12 @@ stats_options = with_options([
 @click.option("--aggregate", type=click.Choice(["rank", "winrate"]), default=None,
               help="Also: each row's mean rank over tasks (ties share their mean rank), or the pairwise "
               "win-rate table (fraction of tasks where the row beats the column).")
+@click.option("--cost", is_flag=True, help="Add each row's reuse cost: GFLOPs per image of the models an image "
+              "passes through (the union reused on a task), averaged over tasks; from the hub's metadata.")
 @stats_options
 @click.pass_obj
 def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric: str, truth: str,
-                aggregate: str | None, resamples: int, seed: int, every: bool):
+                aggregate: str | None, resamples: int, seed: int, every: bool, cost: bool):
     """One row per configuration x tasks: accuracy (or a ranking metric) with 95% bootstrap intervals.
 
     ★ marks each column's best row, ≈ rows not significantly different from it
@@ -75,7 +77,17 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
     title = ("accuracy after reuse" if metric == "accuracy"
              else f"{metric} of the model ranking vs ground truth {source}")
     header, rows = b.csv() if fmt == "csv" else b.display(sep="\n" if fmt == "rich" else " ")
-    sections = [(f"leaderboard: {bench.name} ({title})", header, rows, b.notes())]
+    notes = b.notes()
+    if cost:
+        from mllbench.report.leaderboard import MISSING, model_gflops, reuse_gflops
+
+        gflops = model_gflops(bench.models)
+        header = [*header, "GFLOPs/img"]
+        costs = [reuse_gflops(r, tasks_, gflops) for r in b.results]
+        rows = [[*row, MISSING if c is None else f"{c:.4f}"] for row, c in zip(rows, costs)] + [[*r, ""] for r in rows[len(costs):]]
+        notes.append("GFLOPs/img: the models reused on a task, summed per image (image towers; the hub's "
+                     "metadata gflops or flops_b), averaged over the tasks; – where a cost is unknown.")
+    sections = [(f"leaderboard: {bench.name} ({title})", header, rows, notes)]
     if aggregate:
         about = {"rank": "Rank per task (1 = best; ties share their mean rank) and the mean over tasks.",
                  "winrate": "Win rate: the fraction of the tasks both have where the row beats the column "

@@ -304,6 +304,30 @@ def compare(a: dict, b: dict, tasks: Sequence[str], names: tuple[str, str] = ("A
     return [{"task": t, "a": ma, "b": mb, **row} for t, (ma, mb), row in zip([*shared, "average"], means, rows)]
 
 
+def model_gflops(models: Sequence[Mapping]) -> dict[str, float]:
+    """GFLOPs per image of each hub model that declares it (metadata ``gflops``, or ``flops_b``:
+    billions of FLOPs, as mll-paper's definition has them)."""
+    out = {}
+    for m in models:
+        meta = m.get("metadata") or {}
+        value = meta.get("gflops", meta.get("flops_b"))
+        if isinstance(value, (int, float)):
+            out[m["id"]] = float(value)
+    return out
+
+
+def reuse_gflops(result: dict, tasks: Sequence[str], gflops: Mapping[str, float]) -> float | None:
+    """The mean over ``tasks`` of the GFLOPs an image passes through: the sum over the models reused
+    on the task (the union over its classes); None when a task or a model's cost is unknown."""
+    per_task = []
+    for t in tasks:
+        used = (result["tasks"].get(t) or {}).get("models_used")
+        if used is None or any(m not in gflops for m in used):
+            return None
+        per_task.append(sum(gflops[m] for m in used))
+    return float(np.mean(per_task)) if per_task else None
+
+
 def _cell(value: float, lo: float, hi: float, mark: str, digits: int, sep: str = " ") -> str:
     if np.isnan(value):
         return MISSING
