@@ -27,6 +27,7 @@ class State:
 
     def __init__(self, benchmark: str, registry: str | None, quiet: bool, options: dict):
         self.benchmark_name, self.registry, self.quiet, self.options = benchmark, registry, quiet, options
+        self.per_model: dict[str, dict] = {}  # --batch-size MODEL=N, --model-option MODEL:KEY=VALUE
         self._session = None
 
     @property
@@ -45,6 +46,9 @@ class State:
             from mllbench.api import make_session  # the Python API builds its Session the same way
 
             self._session = make_session(self.benchmark_name, self.registry, self.options)
+            for model_id, settings in self.per_model.items():
+                self._session.bench.model_entry(model_id)  # an unknown model: one line naming the fix
+                self._session.models.overrides[model_id] = settings
         return self._session
 
     @contextmanager
@@ -130,7 +134,11 @@ def plugin_commands(host: "Host", builtin: set[str]) -> dict[str, click.Command]
 @click.option("--captioner", default=None, help="Caption generator for task classes: template, "
               "gpt[:MODEL] (default gpt-4, the paper's; OPENAI_API_KEY, OPENAI_BASE_URL), ...")
 @click.option("--device", default=None, help="Torch device for models (default: cuda if available, else cpu).")
-@click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
+@click.option("--batch-size", multiple=True, callback=lambda ctx, param, v: batch_sizes(v), metavar="[MODEL=]N",
+              help="Images per forward pass; MODEL=N for one model (repeatable; wins over the definition's).")
+@click.option("--model-option", multiple=True, metavar="MODEL:KEY=VALUE",
+              help="One model's setting: device, precision or batch_size (repeatable), e.g. "
+                   "--model-option RN50x64:precision=amp. Order: this, the definition's entry, the global flags.")
 @click.option("--precision", type=click.Choice(["fp32", "amp", "fp16"]), default=None,
               help="Model arithmetic: fp32 (default), amp (autocast mixed precision), fp16 (half weights, GPU).")
 @click.option("--offline", is_flag=True, help="Never download: sets HF_HUB_OFFLINE=1 and MLLBENCH_OFFLINE=1 "
@@ -147,8 +155,8 @@ def plugin_commands(host: "Host", builtin: set[str]) -> dict[str, click.Command]
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.version_option(package_name="mllbench")
 @click.pass_context
-def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, precision, offline, lovm_dir, mll_dir, data_root,
-        quiet):
+def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, model_option, precision, offline, lovm_dir,
+        mll_dir, data_root, quiet):
     """Select and reuse pre-trained vision-language models (Model Label Learning).
 
     Typical use: `mllbench run --method mll --tasks all`, then
@@ -156,9 +164,48 @@ def cli(ctx, benchmark, registry, embedder, captioner, device, batch_size, preci
     cached in the registry, so scoring another selector takes seconds.
     """
     apply_environment(offline, lovm_dir, mll_dir, data_root)
+    batch, per_model = batch_size
+    for model_id, settings in model_options(model_option).items():
+        per_model[model_id] = {**per_model.get(model_id, {}), **settings}
     ctx.obj = State(benchmark, registry, quiet, {"embedder": embedder, "captioner": captioner,
-                                                  "device": device, "batch_size": batch_size,
+                                                  "device": device, "batch_size": batch,
                                                   "precision": precision})
+    ctx.obj.per_model = per_model
+
+
+def batch_sizes(values: tuple[str, ...]) -> tuple[int | None, dict[str, dict]]:
+    """``--batch-size 32 --batch-size RN50x64=8`` as (32, {"RN50x64": {"batch_size": 8}})."""
+    default, per_model = None, {}
+    for value in values:
+        model_id, _, number = value.rpartition("=")
+        try:
+            size = int(number)
+        except ValueError:
+            raise click.BadParameter(f"expected N or MODEL=N, got {value!r}") from None
+        if size < 1:
+            raise click.BadParameter(f"a batch size is at least 1, got {value!r}")
+        if model_id:
+            per_model[model_id] = {"batch_size": size}
+        else:
+            default = size
+    return default, per_model
+
+
+def model_options(values: tuple[str, ...]) -> dict[str, dict]:
+    """``--model-option M:precision=amp`` as {"M": {"precision": "amp"}}, keys checked."""
+    from mllbench.host.benchmark import MODEL_SETTINGS
+
+    out: dict[str, dict] = {}
+    for value in values:
+        model_id, _, setting = value.rpartition(":")
+        key, sep, text = setting.partition("=")
+        if not model_id or not sep or key not in MODEL_SETTINGS:
+            raise click.BadParameter(f"expected MODEL:KEY=VALUE with KEY one of {', '.join(MODEL_SETTINGS)}, "
+                                     f"got {value!r}", param_hint="--model-option")
+        if key == "batch_size" and not text.isdigit():
+            raise click.BadParameter(f"a batch size is a number, got {value!r}", param_hint="--model-option")
+        out.setdefault(model_id, {})[key] = int(text) if key == "batch_size" else text
+    return out
 
 
 def benchmark_here(f: Callable) -> Callable:
