@@ -340,9 +340,12 @@ def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
     if precision == "fp16" and not device.startswith("cuda"):
         raise MllbenchError(f"precision fp16 needs a CUDA device (got {device}); use --precision amp or fp32")
     weights = "fp16" if precision == "fp16" else "fp32"  # amp keeps fp32 weights and autocasts
+    # random init of a hub architecture (the rehearsal): set up as the tag would be, without
+    # fetching a Hugging Face text tower's base weights that a tag's checkpoint would replace
+    extra = {"pretrained_text": False} if not pretrained and path is None else {}
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device,
-                                                                     precision=weights)
+                                                                     precision=weights, **extra)
     except RuntimeError as exc:
         raise MllbenchError(f"cannot load open_clip model {name} / {pretrained}: {exc}") from exc
     model.eval()
