@@ -299,8 +299,8 @@ def fingerprint_open_clip(args: dict, base_dir: Path) -> dict:
                            "open_clip": _version("open_clip_torch"), "torch": _version("torch")}
     if path is None:
         out["weights"] = f"hub:{pretrained}" if pretrained else "random-init"
-    elif not path.exists():
-        raise MllbenchError(f"{path} is missing: the checkpoint of {name} / {pretrained}")
+    elif not path.exists():  # a registry copied without its checkpoints: its vectors stand (docs/registry.md)
+        out["weights"] = None
     elif path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == "open_clip_config.json")
         out["weights"] = {f.name: file_digest(f) for f in files}

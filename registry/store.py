@@ -96,7 +96,10 @@ def same_make(stored: Any, wanted: dict | None, strict: bool = False) -> bool | 
         made = json.loads(stored)
     except ValueError:
         return False
-    return fingerprint_json(made, strict) == fingerprint_json(wanted, strict)
+    unknown = [k for k, v in wanted.items() if v is None]  # e.g. a checkpoint not on this machine
+    made = {k: v for k, v in made.items() if k not in unknown}
+    return fingerprint_json(made, strict) == fingerprint_json({k: wanted[k] for k in wanted if k not in unknown},
+                                                              strict)
 
 
 def check_finite(values: np.ndarray, model_id: str, names: Callable[[int], str]) -> None:

@@ -31,9 +31,11 @@ class Predictions:
         key = (task, model_id)
         if key not in self._read:
             bench, store = self._session.bench, self._session.store
-            found = (cached_predictions(store, bench.dataset(task), model_id, self._session.models.fingerprint(model_id))
-                     if bench.on_disk(task)
-                     else store.load_predictions(task, model_id, None))
+            if bench.on_disk(task):
+                found = cached_predictions(store, bench.dataset(task), model_id,
+                                           self._session.models.fingerprint(model_id))
+            else:
+                found = store.load_predictions(task, model_id, None)
             if found is None:
                 return None
             self._read[key] = found

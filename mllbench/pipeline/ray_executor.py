@@ -353,8 +353,8 @@ class RayExecutor:
             return out_of_memory(unit.model_id, session.models.batch_size(unit.model_id),
                                  session.models.options(unit.model_id).get("precision"))
         lines = [line for line in str(getattr(exc, "cause", None) or exc).splitlines() if line.strip()]
-        retried = (f" after {self.options.max_retries} restarts" if isinstance(exc, import_ray().exceptions.RayActorError)
-                   else "")
+        died = isinstance(exc, import_ray().exceptions.RayActorError)
+        retried = f" after {self.options.max_retries} restarts" if died else ""
         return (f"a Ray worker failed on {unit.model_id} ({unit.kind}){retried}: {lines[-1] if lines else exc!r}; "
                 f"worker logs: {ray_logs()}; rerun to resume from what was committed")
 
