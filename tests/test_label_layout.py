@@ -7,7 +7,7 @@ from test_top_nodes import small_graph, write_label
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
-from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits
+from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits, top_nodes
 from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
@@ -54,10 +54,11 @@ def synthetic(quantize: float | None, seed: int = 0):
 @pytest.mark.parametrize("quantize", [None, 2.0])
 def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize):
     images, captions, ptr, node_images = synthetic(quantize)
-    counts, rivals, rival_ptr = pair_rivals(images, captions, ptr, node_images, k=5)
-    blocks = pair_rivals(images, captions, ptr, node_images, k=5, max_bytes=4 * 60 * 7)  # 7 images a block
-    for whole, part in zip((counts, rivals, rival_ptr), blocks):
+    counts, rivals, rival_ptr, top = pair_rivals(images, captions, ptr, node_images, k=5, top=9)
+    blocks = pair_rivals(images, captions, ptr, node_images, k=5, max_bytes=4 * 60 * 7, top=9)  # 7 images a block
+    for whole, part in zip((counts, rivals, rival_ptr, top), blocks):
         np.testing.assert_array_equal(whole, part)
+    np.testing.assert_array_equal(top, top_nodes(images, captions, k=9))  # the ranking top_nodes makes
     offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
     assert rival_ptr.tolist() == offsets[ptr].tolist()  # node-major: a node's rivals are one run
     eligible = np.flatnonzero(np.diff(ptr) > 0)

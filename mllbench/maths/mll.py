@@ -155,8 +155,8 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.ndarray, node_images: np.ndarray,
-                k: int = RIVALS, max_bytes: int = 64 * 2**20,
-                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                k: int = RIVALS, max_bytes: int = 64 * 2**20, progress: Callable[[int, int], None] | None = None,
+                top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each (image, node) pair's rivals: the nodes that may rank at or above the pair's node.
 
     Pairs are the graph's (``node_ptr``, ``node_images``: node after node). For pair (x, v)
@@ -164,9 +164,10 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     (-sim, index), at most ``k``: the first ``definite`` of them exceed sim(x, v) by more
     than the margin (they outrank v in any computation). Returns ``counts`` (pairs, 3) uint8
     [rivals listed, definite, more than k], ``rivals`` (flat, node after node, pair after
-    pair) and ``rival_ptr`` (V + 1): where each node's first pair's rivals start. Why: Eq. 5
-    for a selection then reads only its nodes' pairs, one contiguous run per node
-    (:func:`rival_hits`), exactly. Images are scored in blocks of ~``max_bytes``.
+    pair), ``rival_ptr`` (V + 1): where each node's first pair's rivals start, and each
+    image's ``top`` nodes as :func:`top_nodes` ranks them (the same similarities: one matmul
+    for both). Why: Eq. 5 for a selection then reads only its nodes' pairs, one contiguous
+    run per node (:func:`rival_hits`), exactly. Images are scored in blocks of ~``max_bytes``.
     """
     n_nodes, n_images = len(caption_emb), len(image_emb)
     k = max(0, min(k, n_nodes - 1))
@@ -179,29 +180,33 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     captions = l2_normalize(caption_emb)
     counts = np.zeros((len(node_images), 3), np.uint8)
     dtype = np.uint16 if n_nodes <= 2**16 else np.int32
+    top = min(top, n_nodes)
+    tops = np.empty((n_images, top), dtype)
     found: list[tuple[np.ndarray, np.ndarray]] = []
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, n_images, step):
         lo, hi = np.searchsorted(sorted_images, [start, start + step])
         pairs = by_image[lo:hi]
+        sim = l2_normalize(np.asarray(image_emb[start:start + step], np.float32)) @ captions.T
+        head = top_k(sim, min(max(k + 2, top), n_nodes))  # k + 1 rivals besides v: whether there are more than k
+        tops[start:start + len(sim)] = head[:, :top]
         if len(pairs):
-            sim = l2_normalize(np.asarray(image_emb[start:start + step], np.float32)) @ captions.T
             row, node = sorted_images[lo:hi] - start, pair_node[pairs]
-            top = top_k(sim, min(k + 2, n_nodes))[row]  # k + 1 rivals besides v: whether there are more than k
-            value, own = np.take_along_axis(sim[row], top, 1), sim[row, node][:, None]
-            other = top != node[:, None]
+            first = head[row, :min(k + 2, n_nodes)]
+            value, own = np.take_along_axis(sim[row], first, 1), sim[row, node][:, None]
+            other = first != node[:, None]
             near = other & (value >= own - margin)
             listed = near & (np.cumsum(near, 1) <= k)
             counts[pairs] = np.stack([listed.sum(1), (listed & (value > own + margin)).sum(1),
                                       near.sum(1) > k], 1)
-            found.append((pairs, top[listed].astype(dtype)))
+            found.append((pairs, first[listed].astype(dtype)))
         if progress:
             progress(min(start + step, n_images), n_images)
     offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
     rivals = np.zeros(int(offsets[-1]), dtype)
     for pairs, values in found:
         rivals[concat_ranges(offsets[pairs], counts[pairs, 0])] = values
-    return counts, rivals, offsets[np.asarray(node_ptr)]
+    return counts, rivals, offsets[np.asarray(node_ptr)], tops
 
 
 def rival_hits(counts: np.ndarray, rivals: np.ndarray, in_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
-from mllbench.maths.mll import TOP_NODES, concat_ranges, cosine, pair_rivals, rival_hits, top_nodes
+from mllbench.maths.mll import TOP_NODES, concat_ranges, cosine, pair_rivals, rival_hits
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, check_finite,
                                      fingerprint_json, open_checked, same_make, text_key)
 from mllbench.core.types import MllbenchError, VisionLanguageModel
@@ -265,9 +265,9 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
         f["caption_emb"] = captions
-        f["top_nodes"] = top_nodes(images, captions, max_bytes=SIM_BLOCK_BYTES)
-        counts, rivals, rival_ptr = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
-                                                max_bytes=SIM_BLOCK_BYTES, progress=progress)
+        counts, rivals, rival_ptr, top = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
+                                                     max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
+        f["top_nodes"] = top
         f.attrs["rival_layout"] = RIVAL_LAYOUT
         f["pair_counts"], f["pair_rivals"], f["rival_ptr"] = counts, rivals, rival_ptr
 
