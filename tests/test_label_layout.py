@@ -9,6 +9,7 @@ from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
 from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits, top_nodes
 from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model
+from mllbench.pipeline.rowio import RowFile
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
 from mllbench.registry.store import Store
@@ -150,3 +151,20 @@ def test_the_tiny_hubs_real_labels_select_the_same_from_rivals(tiny_json, regist
         np.testing.assert_array_equal(scores[0], scores[1])
         np.testing.assert_array_equal(np.argsort(-scores[0], 0, kind="stable"),
                                       np.argsort(-scores[1], 0, kind="stable"))
+
+
+def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
+    data = np.random.default_rng(0).standard_normal((3000, 7)).astype(np.float16)
+    path = tmp_path / "rows.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("chunked", data=data, chunks=(256, 7))
+        f["contiguous"] = data
+        f.create_dataset("compressed", data=data, chunks=(256, 7), compression="gzip")
+    rows = np.unique(np.random.default_rng(1).integers(0, 3000, 400))
+    reader = RowFile(str(path))
+    with h5py.File(path, "r") as f:
+        for name in ("chunked", "contiguous"):
+            for pick in (rows, np.arange(3000), np.array([0, 255, 256, 2999]), np.zeros(0, np.int64)):
+                np.testing.assert_array_equal(reader.rows(f[name], pick), data[pick])
+        assert reader.rows(f["compressed"], rows) is None  # not plain bytes: h5py reads it
+    reader.close()

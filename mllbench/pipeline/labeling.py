@@ -32,6 +32,7 @@ import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
 from mllbench.maths.mll import TOP_NODES, concat_ranges, cosine, pair_rivals, rival_hits
+from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, check_finite,
                                      fingerprint_json, open_checked, same_make, text_key)
 from mllbench.core.types import MllbenchError, VisionLanguageModel
@@ -310,6 +311,7 @@ class GraphLabels:
         self._files: dict[str, h5py.File] = {}
         self._memory: dict[str, tuple] = {}
         self._rival_ptr: dict[str, np.ndarray] = {}
+        self._row_files: dict[str, RowFile] = {}
         self.in_memory_bytes = 256 * 2**20
 
     def node_caption_embeddings(self) -> np.ndarray:
@@ -366,8 +368,8 @@ class GraphLabels:
         caption_emb, image_emb = self._arrays(model_id, f)
         order = np.argsort(nodes)
         caption = np.empty((len(nodes), caption_emb.shape[1]), np.float32)
-        caption[order] = read_rows(caption_emb, nodes[order])
-        rows = read_rows(image_emb, unique)  # float16, each selected image once
+        caption[order] = self._read(model_id, caption_emb, nodes[order])
+        rows = self._read(model_id, image_emb, unique)  # float16, each selected image once
         limit = max(1, max_bytes // (4 * max(len(nodes), 1))) if max_bytes else None
         node_start = np.searchsorted(image_node, image_node)  # a block starts at a node's first pair
         block = node_start // limit if limit else np.zeros(len(images), np.int64)
@@ -423,9 +425,22 @@ class GraphLabels:
     def _small(self, f: h5py.File) -> bool:
         return f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
 
+    def _read(self, model_id: str, data: np.ndarray | h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+        """:func:`read_rows`; from a label on disk straight from its file (mllbench.pipeline.rowio)."""
+        if isinstance(data, h5py.Dataset):
+            if model_id not in self._row_files:
+                self._row_files[model_id] = RowFile(data.file.filename)
+            out = self._row_files[model_id].rows(data, rows)
+            if out is not None:
+                return out
+        return read_rows(data, rows)
+
     def close(self) -> None:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        for rows in self._row_files.values():
+            rows.close()
+        self._row_files.clear()
         self._memory.clear()
         self._rival_ptr.clear()

@@ -1,0 +1,75 @@
+"""Scattered rows of a label's embeddings, read straight from the HDF5 file.
+
+Why: a selection's undecided pairs need a few thousand image rows spread over a
+label of ~0.5-1 GB. Through h5py each row is a call (~50 us) and a read that the
+kernel widens by readahead (and HDF5 by its sieve buffer): the scattered rows of a
+10-class task read nearly whole labels. Here each row's bytes are located once
+(the dataset's chunk offsets), all of them are asked of the disk at once
+(``POSIX_FADV_WILLNEED``: the device serves them in parallel), readahead is off for
+this descriptor (``POSIX_FADV_RANDOM``), and adjacent rows are read in one ``pread``.
+Only uncompressed datasets (contiguous or chunked), as labels are written, qualify.
+"""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+MERGE_BYTES = 32 * 2**10  # rows less than this apart are read in one run: one request costs about as much
+
+
+class RowFile:
+    """One label file opened for row reads beside h5py's handle (closed with :meth:`close`)."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)
+        self._starts: dict[str, tuple[np.ndarray, int] | None] = {}
+
+    def _layout(self, data: h5py.Dataset) -> tuple[np.ndarray, int] | None:
+        """(file offset of each chunk's first row, rows per chunk), or None when rows are not plain bytes."""
+        if data.name not in self._starts:
+            layout = None
+            if data.compression is None and not data.id.get_create_plist().get_nfilters():
+                if data.chunks is None:
+                    offset = data.id.get_offset()
+                    layout = None if offset is None else (np.array([offset], np.int64), len(data))
+                else:
+                    found: dict[int, int] = {}
+                    data.id.chunk_iter(lambda info: found.__setitem__(info.chunk_offset[0], info.byte_offset))
+                    per = data.chunks[0]
+                    if len(found) == -(-len(data) // per):  # every chunk written
+                        layout = (np.array([found[k * per] for k in range(len(found))], np.int64), per)
+            self._starts[data.name] = layout
+        return self._starts[data.name]
+
+    def rows(self, data: h5py.Dataset, rows: np.ndarray) -> np.ndarray | None:
+        """``data[rows]`` for sorted unique ``rows`` of a 2-D dataset; None when it is not plain bytes."""
+        layout = self._layout(data)
+        if layout is None or data.ndim != 2:
+            return None
+        starts, per = layout
+        size = data.dtype.itemsize * data.shape[1]
+        offsets = starts[rows // per] + (rows % per) * size
+        out = np.empty((len(rows), data.shape[1]), data.dtype)
+        if not len(rows):
+            return out
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        step = np.diff(offsets)
+        breaks = np.flatnonzero((step > MERGE_BYTES) | (step < 0)) + 1  # chunks may lie in any order
+        runs = [(int(offsets[r[0]]), int(offsets[r[-1]]) + size, r) for r in np.split(np.arange(len(rows)), breaks)]
+        for first, end, _ in runs:  # ask for every run first: the disk serves them together
+            os.posix_fadvise(self.fd, first, end - first, os.POSIX_FADV_WILLNEED)
+        for first, end, run in runs:
+            if len(run) == 1 or end - first == len(run) * size:  # the rows are the run's bytes: read in place
+                if os.preadv(self.fd, [view[run[0] * size:(run[-1] + 1) * size]], first) != end - first:
+                    return None  # a short read: let h5py read it
+            else:
+                buf = os.pread(self.fd, end - first, first)
+                gather = (offsets[run] - first)[:, None] + np.arange(size)
+                out[run] = np.frombuffer(buf, np.uint8)[gather].view(data.dtype).reshape(len(run), -1)
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
