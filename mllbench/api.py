@@ -31,6 +31,7 @@ from mllbench.core.types import MllbenchError, TaskInfo
 if TYPE_CHECKING:
     from mllbench.pipeline.imageset import ImageSet
     from mllbench.pipeline.session import Reporter, Session
+    from mllbench.pipeline.verify import Verification
 
 DEFAULT_BENCHMARK = "embedded"
 USER_TASK = "user task"  # the name of a task given without one
@@ -208,22 +209,33 @@ class Hub:
                             f"got {type(task).__name__}")
 
     def select(self, task: TaskLike, method: str = "mll", k: int = 1, *, logit_scale: float = DEFAULT_LOGIT_SCALE,
-               weighting: str = DEFAULT_WEIGHTING, **params: Any) -> "Selection":
+               weighting: str = DEFAULT_WEIGHTING, max_gflops: float | None = None, max_params: float | None = None,
+               **params: Any) -> "Selection":
         """Score every hub model for every class of ``task`` with a selector (``params`` are its
         declared options, ``mllbench plugins``: MLL's alpha, nodes_per_class, normalize_z);
         nothing runs on images. Values are checked as ``run`` checks them.
 
+        ``max_gflops`` (GFLOPs per image) and ``max_params`` (millions) restrict the hub to the
+        models whose definition says they cost no more (``pipeline.cost``): the others score
+        -inf, so no class reuses them and the ranking leaves them out (``Selection.left_out``).
         Models are loaded only to label those the registry has no label for.
         """
+        from mllbench.pipeline.cost import within_budget
         from mllbench.pipeline.run import check_selection
 
         session = self.session
         info = self.task(task)
+        kept, left_out = within_budget(session.bench.models, max_gflops, max_params)
+        if k > len(kept):
+            raise MllbenchError(f"k = {k} models per class, but only {len(kept)} hub models are within the cost "
+                                "limits; lower --k or raise the limit")
         check_selection(session.bench, method, params, k, logit_scale, weighting)
         session.bench.before_selection(session, self.models, [])  # an image hub's labels, made once
         session.prepare(method, [info], params)
         scores = session.select(method, info, params)
-        return Selection(self, info, method, k, scores, logit_scale, weighting, dict(params))
+        if left_out:
+            scores = np.where(np.isin(np.arange(len(scores)), kept)[:, None], scores, -np.inf)
+        return Selection(self, info, method, k, scores, logit_scale, weighting, dict(params), left_out)
 
 
 @dataclass(eq=False)
@@ -238,6 +250,7 @@ class Selection:
     logit_scale: float = DEFAULT_LOGIT_SCALE
     weighting: str = DEFAULT_WEIGHTING
     params: dict = field(default_factory=dict)
+    left_out: str | None = None  # the models a cost limit left out, in words
 
     @property
     def chosen(self) -> np.ndarray:
@@ -254,11 +267,12 @@ class Selection:
 
     @property
     def ranking(self) -> list[tuple[str, float]]:
-        """Every hub model by its mean score over the classes, best first (``run``'s model_scores)."""
+        """Every hub model by its mean score over the classes, best first (``run``'s model_scores);
+        models a cost limit left out are not ranked."""
         from mllbench.maths.ranking import top
 
         mean = self.scores.mean(1)
-        return [(self.hub.models[m], float(mean[m])) for m in top(mean, len(mean))]
+        return [(self.hub.models[m], float(mean[m])) for m in top(mean, len(mean)) if np.isfinite(mean[m])]
 
     @property
     def models_used(self) -> list[str]:
@@ -299,7 +313,7 @@ class Selection:
                "classes": {c: [{"model": m, "score": s} for m, s in self.models_for(c)]
                            for c in self.task.classnames},
                "ranking": [{"model": m, "score": s} for m, s in self.ranking],
-               "models_used": self.models_used}
+               "models_used": self.models_used, **({"left_out": self.left_out} if self.left_out else {})}
         return {**out, "explanation": self.explain()} if explain else out
 
     def predict(self, images: ImagesLike) -> "Predictions":
@@ -308,8 +322,8 @@ class Selection:
         in the registry, so an interrupted call resumes with the models it had not finished. Files
         that do not decode are skipped and listed. A folder with one sub-folder per class (named
         as the classes) is also scored."""
-        from mllbench.pipeline.imageset import (ImageSet, cached_similarities, folder_labels, list_images, open_image,
-                                       similarities)
+        from mllbench.pipeline.imageset import ImageSet, folder_labels, list_images, open_image
+        from mllbench.pipeline.verify import similarity_source
 
         session = self.hub.session
         nothing = session.bench.no_images()
@@ -318,21 +332,13 @@ class Selection:
         files = images if isinstance(images, ImageSet) else list_images(images)
         n = len(files.files)
         truth = folder_labels(files, self.task.classnames)
-        sims: dict[int, np.ndarray] = {}
-
-        def sims_of(m: int) -> np.ndarray:
-            model_id = self.hub.models[m]
-
-            def compute() -> np.ndarray:
-                update = session.report(f"predict {model_id} on {n} images", n)
-                return similarities(session.model(model_id), self.task, files, session.batch_size, update)
-            sims[m] = cached_similarities(session.store, model_id, self.task, files, compute,
-                                          truth if truth is not None else np.full(n, -1))
-            return sims[m]
+        source = similarity_source(session, self.task, files, truth, "predict")
         try:
-            probs, used, _ = reuse_ensemble(sims_of, self.scores, self.k, self.logit_scale, self.weighting)
+            probs, used, _ = reuse_ensemble(lambda m: source(self.hub.models[m]), self.scores, self.k,
+                                            self.logit_scale, self.weighting)
         finally:
             session.release_model()
+        sims = {m: source(self.hub.models[m]) for m in used}  # held by the source: nothing recomputed
         good = ~np.isnan(probs).any(1)  # a file no model could read is NaN throughout
         skipped = tuple((files.names[i], open_image(files.files[i])[1] or "unreadable") for i in np.flatnonzero(~good))
         if not good.any():
@@ -351,6 +357,21 @@ class Selection:
                 labels = truth[good]
         return Predictions(self.task, tuple(files.names[i] for i in np.flatnonzero(good)), probs,
                            tuple(self.hub.models[m] for m in used), per_model, labels, skipped, unscored)
+
+
+    def verify(self, images: ImagesLike, top: int = 3) -> "Verification":
+        """Check the selection on a few labelled images (one sub-folder per class): the ``top``
+        models of its ranking, each alone, and the reused ensemble, with accuracy, 95 % Wilson
+        intervals, paired sign-flip tests against the top pick and the images estimated to
+        separate the two best (``pipeline.verify``). Cached and resumable as ``predict``."""
+        from mllbench.pipeline.imageset import ImageSet, list_images
+        from mllbench.pipeline.verify import verify
+
+        nothing = self.hub.session.bench.no_images()
+        if nothing:
+            raise MllbenchError(nothing)
+        files = images if isinstance(images, ImageSet) else list_images(images)
+        return verify(self.hub.session, self.task, self.scores, files, top, self.k, self.logit_scale, self.weighting)
 
 
 @dataclass(eq=False)

@@ -2,7 +2,8 @@
 import json
 from pathlib import Path
 
-from mllbench.report.leaderboard import model_gflops, reuse_gflops
+from mllbench.pipeline.cost import model_gflops
+from mllbench.report.leaderboard import reuse_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -79,7 +79,8 @@ def leaderboard(state: State, fmt: str, per_model: bool, no_oracle: bool, metric
     header, rows = b.csv() if fmt == "csv" else b.display(sep="\n" if fmt == "rich" else " ")
     notes = b.notes()
     if cost:
-        from mllbench.report.leaderboard import MISSING, model_gflops, reuse_gflops
+        from mllbench.pipeline.cost import model_gflops
+        from mllbench.report.leaderboard import MISSING, reuse_gflops
 
         gflops = model_gflops(bench.models)
         header = [*header, "GFLOPs/img"]

@@ -31,6 +31,14 @@ task_options = with_options([
                  "Default: image classification."),
 ])
 
+cost_options = with_options([
+    click.option("--max-gflops", type=click.FloatRange(min=0), default=None,
+                 help="Select only among hub models costing at most this many GFLOPs per image (image tower; "
+                 "the hub's metadata gflops or flops_b)."),
+    click.option("--max-params", type=click.FloatRange(min=0), default=None,
+                 help="Select only among hub models with at most this many million parameters (metadata params_m)."),
+])
+
 
 def model_options_here(f: Callable) -> Callable:
     """``--device``, ``--precision``, ``--batch-size`` after the command too (same as the global ones)."""
@@ -82,18 +90,24 @@ def describe(sel: Selection) -> None:
 
 
 def start(state: State, task: str | None, classes: str | None, classes_file: str | None, domain: str | None,
-          task_type: str | None, method: str, extra: dict) -> Selection:
+          task_type: str | None, method: str, extra: dict, max_gflops: float | None = None,
+          max_params: float | None = None) -> Selection:
     """Check the options (the selector's flags and -p, as `run` does), then select (inside the
-    command's progress display)."""
+    command's progress display); a cost limit's note on the models left out goes to stderr."""
     reuse, params = selection(state, method, extra)
     hub = Hub(state.session)
     info = resolve_task(hub, task, classes, classes_file, domain, task_type)
-    return hub.select(info, method, reuse.k, logit_scale=reuse.logit_scale, weighting=reuse.weighting, **params)
+    sel = hub.select(info, method, reuse.k, logit_scale=reuse.logit_scale, weighting=reuse.weighting,
+                     max_gflops=max_gflops, max_params=max_params, **params)
+    if sel.left_out:
+        click.echo(sel.left_out, err=True)
+    return sel
 
 
 @cli.command(cls=SelectorCommand)
 @benchmark_here
 @task_options
+@cost_options
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--explain", is_flag=True, help="Also why: per class the graph nodes matched (similarity, Z weight, "
@@ -169,6 +183,7 @@ def print_explanation(sel: Selection) -> None:
               "one sub-folder per class, named as the classes, the predictions are also scored.")
 @click.option("--out", type=click.Path(dir_okay=False), default="predictions.csv", show_default=True,
               help="CSV: file, predicted, confidence, [true,] and each reused model's probability of the prediction.")
+@cost_options
 @selection_options
 @model_options_here
 @click.pass_obj

@@ -304,18 +304,6 @@ def compare(a: dict, b: dict, tasks: Sequence[str], names: tuple[str, str] = ("A
     return [{"task": t, "a": ma, "b": mb, **row} for t, (ma, mb), row in zip([*shared, "average"], means, rows)]
 
 
-def model_gflops(models: Sequence[Mapping]) -> dict[str, float]:
-    """GFLOPs per image of each hub model that declares it (metadata ``gflops``, or ``flops_b``:
-    billions of FLOPs, as mll-paper's definition has them)."""
-    out = {}
-    for m in models:
-        meta = m.get("metadata") or {}
-        value = meta.get("gflops", meta.get("flops_b"))
-        if isinstance(value, (int, float)):
-            out[m["id"]] = float(value)
-    return out
-
-
 def reuse_gflops(result: dict, tasks: Sequence[str], gflops: Mapping[str, float]) -> float | None:
     """The mean over ``tasks`` of the GFLOPs an image passes through: the sum over the models reused
     on the task (the union over its classes); None when a task or a model's cost is unknown."""
