@@ -138,6 +138,7 @@ def test_models_and_tasks_describe_the_benchmark(cli, tiny_json):
     assert code == 0 and "target" in out and "sample" in out
 
 
+@pytest.mark.slow
 def test_offline_hub_tag_fails_fast_with_the_fix(monkeypatch):
     pytest.importorskip("torch")
     from mllbench.plugins.openclip_provider import load_open_clip

@@ -6,6 +6,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from harness import tiny_session as session  # tests/harness.py (conftest puts tests/ on sys.path)
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.pipeline.evaluate import zero_shot
@@ -19,11 +20,6 @@ from mllbench.registry.store import Store
 from mllbench.core.types import MllbenchError
 
 pytestmark = pytest.mark.slow
-
-
-def session(tiny_json, registry, **kw) -> Session:
-    bench = load_benchmark(get_host(), tiny_json)
-    return Session(bench, Store(registry), embedder="hashing", batch_size=4, **kw)
 
 
 def test_run_mll_stores_a_versioned_result_and_rerun_runs_no_model(tiny_json, registry, monkeypatch):
