@@ -1,11 +1,13 @@
-"""`mllbench verify` (issue 20): a selection's top models and its ensemble on a user's labelled
-images, and the hub restricted by cost (`--max-gflops`, `--max-params`).
+"""Issue 20: `mllbench verify` (a selection's top models and its ensemble on a user's labelled
+images), the hub restricted by cost (`--max-gflops`, `--max-params`) and `experiment cost`
+(accuracy against compute of the stored results, shown by `mllbench report`).
 
 The end-to-end tests use test_user_tasks' embedded slice (three trained embedded hub models, the
 `digits` task scored by `run --method mll --k 2`), its images written out as class folders.
 """
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from mllbench.core.types import MllbenchError
 from mllbench.maths.stats import sign_flip, wilson
 from mllbench.pipeline.cost import within_budget
 from mllbench.pipeline.verify import judged, separation
+from mllbench.report.experiments import pareto_front
 from test_user_tasks import SLICE_MODELS, embedded_slice  # noqa: F401 - the module-scoped fixture
 
 
@@ -128,3 +131,50 @@ def test_select_max_gflops_leaves_the_costly_models_out(embedded_slice, cli):  #
     assert set(data["models_used"]) <= allowed and "left out by --max-gflops" in data["left_out"]
     code, out = cli(*embedded_slice["base"], "select", "--classes", "cat, dog", "--max-gflops", "0.000001")
     assert code != 0 and "no hub model is within --max-gflops" in out
+
+
+def test_pareto_front():
+    cost = np.array([1.0, 2.0, 2.0, 3.0, 0.5])
+    acc = np.array([0.5, 0.7, 0.6, 0.7, 0.5])
+    assert pareto_front(cost, acc).tolist() == [False, True, False, False, True]
+
+
+def test_experiment_cost_reads_results_and_the_report_shows_it(embedded_slice, cli, tmp_path,  # noqa: F811
+                                                               monkeypatch):
+    import csv
+
+    from mllbench.host.benchmark import Benchmark
+    from mllbench.pipeline.cost import model_gflops
+
+    code, out = cli(*embedded_slice["base"], "run", "--method", "mll", "--k", "1", "--tasks", "digits")
+    assert code == 0, out
+    k1 = json.loads(Path(out.strip().splitlines()[-1].split("result written to ")[1]).read_text())
+    code, out = cli(*embedded_slice["base"], "experiment", "k", "--ks", "1,2", "--tasks", "digits", "--out",
+                    str(tmp_path / "k"), "--format", "csv")
+    assert code == 0, out
+    with open(tmp_path / "k" / "k.csv", newline="") as fh:
+        by_k = {r["k"]: float(r["GFLOPs/img"]) for r in csv.DictReader(fh)}
+    gflops = model_gflops(json.loads((embedded_slice["root"] / "slice.json").read_text())["models"])
+    assert by_k == pytest.approx({"1": sum(gflops[m] for m in k1["tasks"]["digits"]["models_used"]),
+                                  "2": sum(gflops[m] for m in embedded_slice["result"]["models_used"])}, abs=1e-4)
+
+    def refuse(*a, **k):
+        raise AssertionError("experiment cost loaded a hub model")
+    monkeypatch.setattr(Benchmark, "load_model", refuse)
+    folder = tmp_path / "out"
+    code, out = cli(*embedded_slice["base"], "experiment", "cost", "--out", str(folder), "--format", "csv")
+    assert code == 0, out
+    assert (folder / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(folder / "cost.csv", newline="") as fh:
+        rows = {r["result"]: r for r in csv.DictReader(fh)}
+    for label, result in (("mll (k=2)", embedded_slice["result"]), ("mll (k=1)", k1["tasks"]["digits"])):
+        assert float(rows[label]["GFLOPs/img"]) == pytest.approx(sum(gflops[m] for m in result["models_used"]),
+                                                                 abs=1e-4)
+        assert float(rows[label]["avg accuracy"]) == pytest.approx(result["accuracy"], abs=1e-4)
+    front = pareto_front(np.array([float(r["GFLOPs/img"]) for r in rows.values()]),
+                         np.array([float(r["avg accuracy"]) for r in rows.values()]))
+    assert [r["Pareto front"] == "yes" for r in rows.values()] == front.tolist() and front.any()
+    code, out = cli(*embedded_slice["base"], "report", "--out", str(tmp_path / "site"), "--experiments", str(folder))
+    assert code == 0, out
+    assert 'src="experiments/cost.png"' in (tmp_path / "site" / "index.html").read_text()
+    assert (tmp_path / "site" / "experiments" / "cost.png").is_file()

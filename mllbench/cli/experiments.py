@@ -1,5 +1,5 @@
-"""``mllbench experiment ...``: the paper's experiments (Tables 3-4, Figures 1 and 3) and
-LOVM's ModelGPT ablation, each a table (screen + CSV) and a plot. MLL's options are flags of
+"""``mllbench experiment ...``: the paper's experiments (Tables 3-4, Figures 1 and 3),
+LOVM's ModelGPT ablation and accuracy against compute, each a table (screen + CSV) and a plot. MLL's options are flags of
 the MLL experiments, made from the MLL plugin's declaration."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from mllbench.cli.base import (TABLE_FORMATS, State, benchmark_here, cli, experiments_folder, number_list,
-                               print_table, with_options)
-from mllbench.cli.flags import SelectorCommand, reuse_flags, selection
+                               print_table, stored_results, with_options)
+from mllbench.cli.flags import SelectorCommand, label_defaults, reuse_flags, selection
 
 output_options = with_options([
     click.option("--tasks", "task_spec", default="all", show_default=True, help="'all' or comma-separated target tasks."),
@@ -94,12 +94,42 @@ def experiment_k(state: State, ks, task_spec, fmt, out):
     session, tasks_, params, reuse, alpha = mll_setup(state, task_spec)
     ks = ks if ks is not None else tuple(k for k in KS if k <= len(session.bench.models))
     with state.progress():
-        table, acc, cost = k_sweep(session, tasks_, params, reuse, alpha, ks)
+        table, acc, cost, gflops = k_sweep(session, tasks_, params, reuse, alpha, ks)
     names = k_weightings(reuse)
+    right = ("inference cost vs k = 1", cost) if gflops is None else ("GFLOPs per image (models reused)", gflops)
     write_report(state, out, fmt, {"k": table}, lambda d: line_chart(
         d / "k.png", ks, acc[0], "models reused per class (k)", f"average accuracy ({names[0]})",
-        f"MLL on {session.bench.name}, alpha = {alpha}", right=("inference cost vs k = 1", cost),
+        f"MLL on {session.bench.name}, alpha = {alpha}", right=right,
         more=[(f"average accuracy ({w})", a) for w, a in zip(names[1:], acc[1:])]))
+
+
+@experiment.command("cost")
+@benchmark_here
+@output_options
+@click.pass_obj
+def experiment_cost(state: State, task_spec, fmt, out):
+    """Accuracy against compute for every stored result (methods x k), the Pareto front marked.
+
+    Compute is the GFLOPs per image of the models a result reuses on a task (the union over its
+    classes), averaged over the tasks, from the hub's metadata (gflops or flops_b). Reads the
+    stored results only: no model runs. `mllbench report` shows the plot.
+    """
+    from mllbench.pipeline.cost import model_gflops
+    from mllbench.report.experiments import cost_table
+    from mllbench.report.leaderboard import board
+    from mllbench.report.plots import pareto_chart
+
+    bench = state.bench
+    results = stored_results(state)
+    tasks_ = bench.resolve_tasks(task_spec)
+    b = board(results, tasks_, defaults=label_defaults(state, {r["method"] for r in results}))
+    table, notes = cost_table(b, model_gflops(bench.models))
+    for note in notes:
+        click.echo(note, err=True)
+    write_report(state, out, fmt, {"cost": table}, lambda d: pareto_chart(
+        d / "cost.png", [(r[0], r[3], r[4], r[5], r[6], r[7] == "yes") for r in table.rows],
+        "GFLOPs per image (models reused, mean over tasks)", "average accuracy (95% interval)",
+        f"accuracy against compute on {bench.name} ({len(tasks_)} tasks)"))
 
 
 @experiment.command("growth", **MLL)

@@ -33,6 +33,14 @@ def model_params(models: Sequence[Mapping]) -> dict[str, float]:
     return model_metadata(models, "params_m")
 
 
+def images_gflops(used: Sequence[Sequence[str]], gflops: Mapping[str, float]) -> float | None:
+    """The mean over tasks of the GFLOPs an image passes through, given each task's reused models
+    (the union over its classes: each runs once per image); None when a model's cost is unknown."""
+    if not used or any(m not in gflops for models in used for m in models):
+        return None
+    return sum(sum(gflops[m] for m in models) for models in used) / len(used)
+
+
 def within_budget(models: Sequence[Mapping], max_gflops: float | None = None,
                   max_params: float | None = None) -> tuple[list[int], str | None]:
     """(the hub indices whose cost is within the limits, a sentence on the models left out or None).

@@ -10,11 +10,13 @@ score does not depend on the other models), and k only changes reuse.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from mllbench.pipeline.cost import images_gflops, model_gflops
 from mllbench.pipeline.evaluate import per_class_accuracy
+from mllbench.report.leaderboard import Board, reuse_gflops
 from mllbench.maths.mll import reuse_metric
 from mllbench.contract.options import REUSE_OPTIONS, check_params, check_value
 from mllbench.pipeline.session import Session
@@ -105,11 +107,13 @@ def average_interval(results: Sequence[dict], resamples: int = RESAMPLES) -> tup
 
 
 def k_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOptions, alpha: float,
-            ks: Sequence[int] = KS) -> tuple[Table, np.ndarray, np.ndarray]:
+            ks: Sequence[int] = KS) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray | None]:
     """Table 4: average accuracy (with a 95 % bootstrap interval over test images) for each
-    Eq. 9 weighting of :func:`k_weightings` side by side, and inference cost relative to k = 1, per k.
+    Eq. 9 weighting of :func:`k_weightings` side by side, inference cost relative to k = 1, and
+    compute (GFLOPs per image of the models reused, from the hub's metadata), per k.
 
-    Returns the table, the average accuracies (n_weightings, n_ks) and the costs (n_ks,).
+    Returns the table, the average accuracies (n_weightings, n_ks), the costs (n_ks,) and the
+    GFLOPs per image (n_ks,), None when a reused model's cost is unknown (no column then).
     Cost is the number of distinct models reuse runs on each task's images,
     summed over tasks (each is one forward pass per image), relative to k = 1;
     it does not depend on the weighting (the models are chosen before Eq. 9).
@@ -124,13 +128,51 @@ def k_sweep(session: Session, tasks: Sequence[str], params: dict, reuse: ReuseOp
     first = runs[weightings[0]]
     cost = np.array([models_run(res) for res in first], dtype=np.float64)
     cost /= cost[0]
+    gflops = model_gflops(session.bench.models)
+    compute = [images_gflops([r["models_used"] for r in res], gflops) for res in first]
+    known = all(c is not None for c in compute)
     rows = [[k, *[x for i, w in enumerate(weightings) for x in (float(acc[i, j]), *average_interval(runs[w][j]))],
-             float(cost[j]), round(models_run(first[j]) / len(tasks), 2)]
+             float(cost[j]), round(models_run(first[j]) / len(tasks), 2), *([float(compute[j])] if known else [])]
             for j, k in enumerate(ks)]
     header = ["k", *[c for w in weightings for c in (f"avg accuracy ({w})", f"95% lo ({w})", f"95% hi ({w})")],
-              "cost vs k=1", "models run per task"]
+              "cost vs k=1", "models run per task", *(["GFLOPs/img"] if known else [])]
     return (Table(f"Table 4: MLL accuracy by k and Eq. 9 weighting (95% bootstrap intervals over test images), "
-                  f"and inference cost (alpha = {alpha})", header, rows), acc, cost)
+                  f"and inference cost (alpha = {alpha})", header, rows), acc, cost,
+            np.array(compute, dtype=np.float64) if known else None)
+
+
+def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Which points no other beats: none costs no more and is at least as accurate, one strictly."""
+    cost, accuracy = np.asarray(cost, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    no_worse = (cost[None, :] <= cost[:, None]) & (accuracy[None, :] >= accuracy[:, None])
+    better = (cost[None, :] < cost[:, None]) | (accuracy[None, :] > accuracy[:, None])
+    return ~(no_worse & better).any(1)
+
+
+def cost_table(b: Board, gflops: Mapping[str, float]) -> tuple[Table, list[str]]:
+    """Accuracy against compute for every stored result (a leaderboard row: method x k x params):
+    the average accuracy with its 95 % interval, GFLOPs per image of the models reused
+    (``leaderboard.reuse_gflops``), and whether it is on the Pareto front. Reads results only.
+
+    Returns the table (cheapest first) and notes on the rows left out (a task or a cost missing).
+    """
+    rows, notes = [], []
+    for i, (label, result) in enumerate(zip(b.labels, b.results)):
+        compute = reuse_gflops(result, b.tasks, gflops)
+        if compute is None or np.isnan(b.values[i, -1]):
+            notes.append(f"{label}: left out ({'a task result' if compute is not None else 'a reused model cost'} "
+                         "is missing)")
+            continue
+        rows.append([label, result["method"], result["params"].get("k", ""), compute, float(b.values[i, -1]),
+                     float(b.lo[i, -1]), float(b.hi[i, -1])])
+    if not rows:
+        raise MllbenchError("no stored result has both every task and a known cost (the hub's metadata gflops "
+                            "or flops_b); run `mllbench run --method mll --tasks all` on a hub with costs")
+    front = pareto_front(np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
+    rows = sorted(([*r, "yes" if f else ""] for r, f in zip(rows, front)), key=lambda r: (r[3], -r[4]))
+    return Table(f"Accuracy against compute ({len(b.tasks)} tasks): GFLOPs per image of the models reused, "
+                 "Pareto front marked", ["result", "method", "k", "GFLOPs/img", "avg accuracy", "95% lo", "95% hi",
+                                         "Pareto front"], rows), notes
 
 
 def sub_hub_scores(scores: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from mllbench.maths.ranking import LOWER_IS_BETTER, METRICS
 from mllbench.maths.stats import (RESAMPLES, SEED, average_ranks, bootstrap, interval, paired, sign_flip_p,
                                   win_rates)
 from mllbench.core.types import MllbenchError
+from mllbench.pipeline.cost import images_gflops
 
 MISSING = "–"
 BEST, TIED = "★", "≈"
@@ -307,13 +308,8 @@ def compare(a: dict, b: dict, tasks: Sequence[str], names: tuple[str, str] = ("A
 def reuse_gflops(result: dict, tasks: Sequence[str], gflops: Mapping[str, float]) -> float | None:
     """The mean over ``tasks`` of the GFLOPs an image passes through: the sum over the models reused
     on the task (the union over its classes); None when a task or a model's cost is unknown."""
-    per_task = []
-    for t in tasks:
-        used = (result["tasks"].get(t) or {}).get("models_used")
-        if used is None or any(m not in gflops for m in used):
-            return None
-        per_task.append(sum(gflops[m] for m in used))
-    return float(np.mean(per_task)) if per_task else None
+    used = [(result["tasks"].get(t) or {}).get("models_used") for t in tasks]
+    return None if any(u is None for u in used) else images_gflops(used, gflops)
 
 
 def _cell(value: float, lo: float, hi: float, mark: str, digits: int, sep: str = " ") -> str:

@@ -72,3 +72,25 @@ def spider_chart(path: Path, panels: Sequence[tuple[str, Sequence[str], Mapping[
         ax.set_title(title, pad=18)
     fig.axes[0].legend(loc="upper left", bbox_to_anchor=(-0.25, 1.12), fontsize=7)
     return _save(fig, path)
+
+
+def pareto_chart(path: Path, points: Sequence[tuple[str, float, float, float, float, bool]], xlabel: str,
+                 ylabel: str, title: str) -> Path:
+    """(label, cost, value, lo, hi, on the front) points with error bars; the front joined by a
+    step line (the best value at each cost) and its points labelled."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for on_front, color, name in ((False, "C7", "dominated"), (True, "C3", "Pareto front")):
+        chosen = [p for p in points if p[5] == on_front]
+        if chosen:
+            x, y, lo, hi = (np.array([p[i] for p in chosen]) for i in (1, 2, 3, 4))
+            ax.errorbar(x, y, yerr=[np.nan_to_num(y - lo), np.nan_to_num(hi - y)], fmt="o", color=color,
+                        capsize=3, label=name)
+    front = sorted((p for p in points if p[5]), key=lambda p: p[1])
+    ax.step([p[1] for p in front], [p[2] for p in front], where="post", color="C3", alpha=0.6)
+    for label, x, y, *_ in front:
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
