@@ -58,8 +58,9 @@ def block(monkeypatch: pytest.MonkeyPatch, kinds: tuple[str, ...]) -> list[tuple
         def blocked(*args, **kwargs):
             calls.append((kind, name))
             raise RuntimeError(f"a read-only command called the {kind} {name!r}")
-        if hasattr(factory, "locate"):
-            blocked.locate = factory.locate
+        for attr in ("locate", "fingerprint"):  # answering what is on disk loads nothing
+            if hasattr(factory, attr):
+                setattr(blocked, attr, getattr(factory, attr))
         return blocked
     monkeypatch.setattr(Host, "get", blocked_get)
     return calls

@@ -78,7 +78,7 @@ class TextServices:
         """A hub model's text embeddings, cached per model in the registry; a vector does not depend
         on the cache's history or on ``--batch-size``. The model stays loaded afterwards."""
         s = self._session
-        cache = self._reader(f"text:{model_id}", lambda: s.store.text_cache(model_id))
+        cache = self._reader(f"text:{model_id}", lambda: s.store.text_cache(model_id, s.models.fingerprint(model_id)))
         return cache.get(list(texts), TextEncoder(lambda: s.model(model_id).encode_texts),
                          s._progress(f"encode texts with {model_id}"))
 
