@@ -50,12 +50,14 @@ def verify(state: State, images: str, top_m: int, as_json: bool, **options):
     body = []
     for c in result.candidates:
         v = c.versus_top
-        body.append([c.name, ", ".join(c.models), f"{c.accuracy:.4f}", f"[{c.lo:.4f}, {c.hi:.4f}]",
+        body.append([c.name, str(len(c.models)), f"{c.accuracy:.4f}", f"[{c.lo:.4f}, {c.hi:.4f}]",
                      "top pick" if v is None else f"{v['diff']:+.4f} [{v['lo']:+.4f}, {v['hi']:+.4f}]",
                      "" if v is None else f"{v['p']:.4f}"])
-    print_table(f"verify on {n} labelled images", ["model", "runs", "accuracy", "95% interval (Wilson)",
+    ensemble = result.candidates[-1]
+    print_table(f"verify on {n} labelled images", ["model", "models run", "accuracy", "95% interval (Wilson)",
                                                    f"minus {top.name} (95%)", "p"], body, "rich",
-                ["Differences are paired on the same images: one two-sided sign-flip test (1000 flips, seed 0), "
+                [f"{ensemble.name} runs {', '.join(ensemble.models)}.",
+                 "Differences are paired on the same images: one two-sided sign-flip test (1000 flips, seed 0), "
                  "its p and the shifts it does not reject, as `mllbench compare` prints them."])
     click.echo(separation_line(result.separation, n))
 

@@ -35,6 +35,9 @@ class Selector:
     name: str = ""
     options: tuple[Option, ...] = ()
     prepare: Callable[[list[SelectionContext]], None] | None = None
+    # optional: a method ``explain(ctx, k=1, reference=()) -> dict`` saying why each class got its
+    # models (``select --explain``, ``Selection.explain``); None: the selector offers no explanation
+    explain: Callable[..., dict] | None = None
     declared: ClassVar[bool] = True  # its options are all it takes (an old bare function's are unknown)
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
