@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Protocol, Sequence
 
@@ -31,11 +31,51 @@ from mllbench.maths.ranking import top
 
 
 MODEL_SETTINGS = ("device", "precision", "batch_size")  # set per model (definition, CLI) or per session
+SUBSET_MARK = "#classes"  # "<sample dataset>#classes<most>": its seeded class subset, as a task of its own
 
 
 def short_hash(obj: Any) -> str:
     """A 12-hex content key of JSON-able data: what results, graphs and definitions are named by."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def class_subset(task: str, n_classes: int, most: int | None) -> np.ndarray:
+    """The seeded subset of at most ``most`` of a sample dataset's ``n_classes`` classes (all when
+    ``most`` is None or not fewer): a function of the task's name, so a Ray worker draws the same."""
+    if most is None or n_classes <= most:
+        return np.arange(n_classes)
+    rng = np.random.default_rng(int(hashlib.sha256(task.encode()).hexdigest()[:8], 16))
+    return np.sort(rng.choice(n_classes, most, replace=False))
+
+
+def subset_name(task: str, most: int) -> str:
+    """The name of a sample dataset's class subset (``Benchmark.dataset`` opens it): ModelGPT's
+    targets are predicted and cached on the subset alone, not on the whole dataset."""
+    return f"{task}{SUBSET_MARK}{most}"
+
+
+class ClassSubset:
+    """A dataset's images of some of its classes, labelled 0..k-1 in the order of ``classes``
+    (sorted): its class embeddings and similarities are the whole dataset's columns ``classes``
+    on these images, so its accuracy is the whole predictions' accuracy among those classes."""
+
+    def __init__(self, base: ImageDataset, name: str, classes: np.ndarray):
+        labels = base.labels()
+        self._rows = np.flatnonzero(np.isin(labels, classes))
+        self._labels = np.searchsorted(classes, labels[self._rows])
+        self.info = replace(base.info, name=name, classnames=tuple(base.info.classnames[i] for i in classes))
+        self.wnids = None if base.wnids is None else tuple(base.wnids[i] for i in classes)
+        self.metadata = base.metadata
+        self._base = base
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def image(self, index: int) -> Any:
+        return self._base.image(int(self._rows[index]))
 
 
 class Runner(Protocol):
@@ -141,7 +181,14 @@ class Benchmark(ABC):
         raise MllbenchError(f"unknown task {name!r} in benchmark {self.name!r}; known: {known}")
 
     def dataset(self, name: str) -> ImageDataset:
+        """A task or sample dataset by name, or a sample dataset's class subset (``subset_name``)."""
         if name not in self._datasets:
+            base, mark, most = name.partition(SUBSET_MARK)
+            if mark:
+                whole = self.dataset(base)
+                self._datasets[name] = ClassSubset(whole, name, class_subset(base, len(whole.info.classnames),
+                                                                             int(most)))
+                return self._datasets[name]
             entry = self.task_entry(name)
             factory = self.host.get("dataset source", entry["source"])
             self._datasets[name] = factory(entry, self.base_dir)
@@ -155,7 +202,7 @@ class Benchmark(ABC):
         source cannot tell, so that loading it says what is wrong.
         """
         if name not in self._on_disk:
-            entry = self.task_entry(name)
+            entry = self.task_entry(name.partition(SUBSET_MARK)[0])
             locate = getattr(self.host.get("dataset source", entry["source"]), "locate", None)
             self._on_disk[name] = locate is None or locate(entry, self.base_dir).cached
         return self._on_disk[name]

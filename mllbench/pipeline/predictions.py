@@ -2,13 +2,13 @@
 and the seeded class subsets of the sample datasets."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mllbench.core.types import TaskInfo
+from mllbench.host.benchmark import class_subset, subset_name
 from mllbench.pipeline.evaluate import cached_predictions, task_hash
 
 if TYPE_CHECKING:
@@ -78,11 +78,16 @@ class Predictions:
         fixed subset, and their ground truth is measured on the same subset.
         """
         n = len(self._session.bench.task_info(task).classnames)
+        return class_subset(task, n, self._session.max_sample_classes)
+
+    def sample_source(self, task: str, model_id: str) -> str:
+        """Where a model's sample accuracy is read: the whole dataset's predictions when the subset is
+        all of it or they are cached already, else the subset's own (``subset_name``), for which the
+        model encodes the subset's images alone."""
         most = self._session.max_sample_classes
-        if most is None or n <= most:
-            return np.arange(n)
-        rng = np.random.default_rng(int(hashlib.sha256(task.encode()).hexdigest()[:8], 16))
-        return np.sort(rng.choice(n, most, replace=False))
+        if most is None or len(self._session.bench.task_info(task).classnames) <= most or self.has(task, model_id):
+            return task
+        return subset_name(task, most)
 
     def sample_accuracy(self, model_id: str, task: str) -> float:
         """A model's accuracy on a sample dataset's class subset (ModelGPT's regression target).
@@ -92,9 +97,12 @@ class Predictions:
         """
         key = (model_id, task)
         if key not in self._sample_accuracy:
-            if not self.has(task, model_id):
-                self._session.ensure([model_id], [s["name"] for s in self._session.bench.samples], labels=False)
-            self._sample_accuracy[key] = self.accuracy(model_id, task, self.sample_classes(task))
+            source = self.sample_source(task, model_id)
+            if not self.has(source, model_id):
+                sources = [self.sample_source(s["name"], model_id) for s in self._session.bench.samples]
+                self._session.ensure([model_id], sources, labels=False)
+            classes = self.sample_classes(task) if source == task else None
+            self._sample_accuracy[key] = self.accuracy(model_id, source, classes)
         return self._sample_accuracy[key]
 
     def sample_task(self, task: str) -> TaskInfo:
