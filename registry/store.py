@@ -371,10 +371,14 @@ class Store:
 
     # --- predictions -------------------------------------------------------
     def save_predictions(self, task: str, model_id: str, task_hash: str, sims: np.ndarray, labels: np.ndarray,
-                         fingerprint: dict | None = None, unreadable: Sequence[str] = ()) -> None:
+                         fingerprint: dict | None = None, unreadable: Sequence[str] = (),
+                         nan_rows: np.ndarray | None = None) -> None:
         """Store a model's cosine similarities (n_images, n_classes) on a task, how they were made,
-        and the images left out as unreadable (``sims`` and ``labels`` have no rows for them)."""
-        check_finite(sims, model_id, lambda row: f"image {row} of {task}")
+        and the images left out as unreadable (``sims`` and ``labels`` have no rows for them).
+        ``nan_rows`` (a user's image set: a file that does not decode keeps its row, as NaN) are
+        the rows meant to be NaN; any other NaN/inf is refused."""
+        kept = sims if nan_rows is None else np.asarray(sims)[~np.asarray(nan_rows, bool)]
+        check_finite(kept, model_id, lambda row: f"image {row} of {task}")
         path = self.prediction_path(task, model_id)
         with atomic_h5(path) as f:
             f.attrs.update({"task": task, "model_id": model_id, "task_hash": task_hash,

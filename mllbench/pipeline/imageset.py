@@ -114,7 +114,8 @@ def cached_similarities(store: Store, model_id: str, task: TaskInfo, images: Ima
     if cached is not None:
         return cached[0]
     sims = compute()
-    store.save_predictions(name, model_id, key, sims, labels)
+    # the files that do not decode are whole NaN rows (``similarities``); any other NaN is refused
+    store.save_predictions(name, model_id, key, sims, labels, nan_rows=np.isnan(sims).all(axis=1))
     return sims
 
 
