@@ -8,7 +8,7 @@ from test_top_nodes import small_graph, write_label
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
 from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits, top_nodes
-from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model
+from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model, read_ranges
 from mllbench.pipeline.rowio import RowFile
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
@@ -167,4 +167,8 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
             for pick in (rows, np.arange(3000), np.array([0, 255, 256, 2999]), np.zeros(0, np.int64)):
                 np.testing.assert_array_equal(reader.rows(f[name], pick), data[pick])
         assert reader.rows(f["compressed"], rows) is None  # not plain bytes: h5py reads it
+        starts, lengths = np.array([0, 3, 10, 11, 2000]), np.array([2, 0, 1, 5, 3])
+        for gap in (0, 5, 10**6):  # ranges read apart, some merged, all in one slice
+            np.testing.assert_array_equal(read_ranges(f["chunked"], starts, lengths, gap),
+                                          data[concat_ranges(starts, lengths)])
     reader.close()

@@ -219,13 +219,11 @@ def rival_hits(counts: np.ndarray, rivals: np.ndarray, in_selected: np.ndarray) 
     Otherwise every selected node ranks strictly below: a hit, in any computation.
     """
     listed = counts[:, 0].astype(np.int64)
-    pair = np.repeat(np.arange(len(counts)), listed)
-    rank = np.arange(len(rivals)) - np.repeat(np.cumsum(listed) - listed, listed)
-    chosen = np.asarray(in_selected, bool)[rivals]
-    definite = rank < counts[pair, 1]
-    beaten = np.bincount(pair[chosen & definite], minlength=len(counts)) > 0
-    near = np.bincount(pair[chosen & ~definite], minlength=len(counts)) > 0
-    hit = ~beaten & ~near & (counts[:, 2] == 0)
+    start = np.cumsum(listed) - listed
+    seen = np.concatenate([[0], np.cumsum(np.asarray(in_selected, bool)[rivals], dtype=np.int64)])
+    cut = start + counts[:, 1]  # definite rivals first, then the near ones
+    beaten = seen[cut] > seen[start]
+    hit = ~beaten & (seen[start + listed] == seen[cut]) & (counts[:, 2] == 0)
     return beaten | hit, hit
 
 

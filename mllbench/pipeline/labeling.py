@@ -281,6 +281,21 @@ def unreadable_refs(graph: SemanticGraph, old: h5py.File | None, part: h5py.File
     return {r: e for r, e in listed.items() if r in refs}
 
 
+def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
+    """``data[s:s + n]`` for each (s, n) with increasing ``starts``, concatenated: ranges less than
+    ``gap`` rows apart are read as one slice (a selection's nodes are often neighbours)."""
+    starts, lengths = np.asarray(starts, np.int64), np.asarray(lengths, np.int64)
+    stops = starts + lengths
+    parts = [np.zeros((0,) + data.shape[1:], data.dtype)]
+    for run in np.split(np.arange(len(starts)), np.flatnonzero(starts[1:] - stops[:-1] > gap) + 1):
+        if len(run):
+            first = int(starts[run[0]])
+            block = data[first:int(stops[run[-1]])]
+            parts.append(block if (starts[run[1:]] == stops[run[:-1]]).all()
+                         else block[concat_ranges(starts[run] - first, lengths[run])])
+    return np.concatenate(parts)
+
+
 def read_rows(data: np.ndarray | h5py.Dataset, rows: np.ndarray, gap: int = 256, span: int = 4096) -> np.ndarray:
     """``data[rows]`` for sorted unique ``rows``, from an HDF5 dataset in runs of nearby rows.
 
@@ -400,15 +415,13 @@ class GraphLabels:
             return np.zeros(int(sizes.sum()), bool), np.zeros(int(sizes.sum()), bool)
         if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
             raise MllbenchError(f"the label of {model_id!r} has no pair rivals; run `mllbench label` to update it")
-        counts = read_rows(f["pair_counts"], concat_ranges(self.graph.node_ptr[selected], sizes), 2**12, 2**20)
+        ptr = self.graph.node_ptr
+        counts = read_ranges(f["pair_counts"], ptr[selected], sizes, 2**14)  # each node's pairs: one run
         if model_id not in self._rival_ptr:
             self._rival_ptr[model_id] = f["rival_ptr"][:]
-        listed = counts[:, 0].astype(np.int64)
-        within = np.cumsum(listed) - listed  # each pair's first rival, counted over the selected pairs
-        node_first = within[np.cumsum(sizes) - sizes][sizes > 0]
-        start = self._rival_ptr[model_id][selected[sizes > 0]] - node_first
-        rivals = read_rows(f["pair_rivals"], concat_ranges(np.repeat(start, sizes[sizes > 0]) + within, listed),
-                           2**12, 2**20)
+        rival_ptr = self._rival_ptr[model_id]
+        rivals = read_ranges(f["pair_rivals"], rival_ptr[selected], rival_ptr[selected + 1] - rival_ptr[selected],
+                             2**16)
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
         return rival_hits(counts, rivals, in_selected)
