@@ -5,7 +5,8 @@ tag), ``{"model": "ViT-B-32", "pretrained": "/path/ckpt.pt"}`` or
 ``{"model": "local-dir:relative/or/absolute/dir"}`` (the hub repo layout:
 ``open_clip_config.json`` + ``open_clip_model.safetensors``). Optional:
 ``device`` (default cuda when available), ``precision`` ("fp32"; "amp":
-autocast; "fp16": open_clip's OpenAI-style half weights, GPU only),
+autocast; "fp16": open_clip's half weights under autocast to half, as its conversion leaves
+fp32 parts in CoCa and the Hugging Face text towers; GPU only),
 ``batch_size``, ``text_tower`` (a committed compact checkpoint whose frozen
 text tower is assembled from a package, see ``openclip_assets``).
 
@@ -47,9 +48,22 @@ class OpenClipModel:
 
         if batch.is_floating_point() and self.input_dtype is not None:
             batch = batch.to(dtype=self.input_dtype)
-        with torch.no_grad(), torch.autocast(self.device.split(":")[0], enabled=self.precision == "amp"):
+        with torch.no_grad(), self._autocast():
             out = fn(batch.to(self.device))
             return torch.nn.functional.normalize(out.float(), dim=-1).cpu().numpy()
+
+    def _autocast(self):
+        """amp: autocast to its default dtype over fp32 weights. fp16: autocast to half as well,
+        over open_clip's half weights, because that conversion is incomplete for whole families
+        (CoCa's attentional pooler and text embeddings, the Hugging Face text towers' embeddings
+        and norms stay fp32, and a matmul of those with half activations fails); autocast casts
+        each op's inputs to one dtype, so every Table 6 family runs."""
+        import torch
+
+        device = self.device.split(":")[0]
+        if self.precision == "fp16":
+            return torch.autocast(device, dtype=torch.float16)
+        return torch.autocast(device, enabled=self.precision == "amp")
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         import torch
@@ -297,10 +311,12 @@ def fingerprint_open_clip(args: dict, base_dir: Path) -> dict:
     path = local_checkpoint(args, base_dir)
     out: dict[str, Any] = {"model": name, "precision": args.get("precision") or "fp32",
                            "open_clip": _version("open_clip_torch"), "torch": _version("torch")}
+    if out["precision"] == "fp16":  # half weights under autocast (OpenClipModel._autocast): not the floats
+        out["autocast"] = "float16"  # of open_clip's conversion alone, so vectors made before it are remade
     if path is None:
         out["weights"] = f"hub:{pretrained}" if pretrained else "random-init"
     elif not path.exists():  # a registry copied without its checkpoints: its vectors stand (docs/registry.md)
-        out["weights"] = None
+        out["weights"] = out["preprocess"] = None  # unknown here, so not compared
     elif path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == "open_clip_config.json")
         out["weights"] = {f.name: file_digest(f) for f in files}
