@@ -47,9 +47,20 @@ class GraphAndLabels:
         return self._graph
 
     def open_image(self, ref: str) -> Any:
-        """A graph image by its ref, ``dataset[@version]:index``."""
+        """A graph image by its ref, ``dataset[@version]:index``, from that version of the dataset only.
+
+        The index is a position in the version the graph was built on; a Ray worker resolves refs
+        on its own copy of the data, which may be another version (changed files, another mount):
+        then the same index is another image, and a label would store it under this ref."""
         name, _, index = ref.rpartition(":")
-        return self._session.bench.dataset(name.split("@")[0]).image(int(index))
+        dataset, _, version = name.partition("@")
+        ds = self._session.bench.dataset(dataset)
+        here = str(ds.metadata.get("version", ""))
+        if version and here != version:
+            raise MllbenchError(f"graph image {ref} is of {dataset} version {version}, but the copy here is version "
+                                f"{here or '(none)'}: give every worker the data the graph was built on, "
+                                "or rerun so the graph is rebuilt on the data as it is now")
+        return ds.image(int(index))
 
     def labels(self) -> GraphLabels:
         """One label reader per session: each label file opens once, not once per task."""
