@@ -2,9 +2,11 @@
 not the whole dataset, with the same accuracies and results as the whole-dataset path."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness import tiny_session
 from mllbench.pipeline.run import run_method
@@ -82,3 +84,24 @@ def test_subset_predictions_are_cached_per_subset(tiny_json, tmp_path):
     s.sample_accuracy(model, name)  # another subset: its own predictions, every sample dataset at once
     assert [d for d, _ in other.lines] == [f"predict {model} on {e['name']}#classes{MOST - 1}"
                                            for e in s.bench.samples]
+
+
+@pytest.mark.ray
+def test_ray_workers_predict_the_same_class_subsets(tiny_json, tmp_path):
+    """A subset is a task by name (``<sample>#classes<most>``): workers open it as the driver does."""
+    ray = pytest.importorskip("ray")
+    from mllbench.pipeline.ray_executor import RayExecutor
+
+    local = tiny_session(tiny_json, tmp_path / "local", max_sample_classes=MOST)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        executor = RayExecutor(workers=1)
+        remote = tiny_session(tiny_json, tmp_path / "ray", max_sample_classes=MOST, executor=executor)
+        model = local.bench.model_ids[0]
+        for sample in (e["name"] for e in local.bench.samples):
+            assert remote.sample_accuracy(model, sample) == local.sample_accuracy(model, sample)
+            subset = f"{sample}#classes{MOST}"
+            np.testing.assert_array_equal(remote.predictions(subset, model)[0], local.predictions(subset, model)[0])
+        executor.close()
+    finally:
+        ray.shutdown()
