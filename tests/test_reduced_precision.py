@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import harness
@@ -23,6 +24,7 @@ TINY_COCA = {"embed_dim": 32,
              "multimodal_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1,
                                 "attn_pooler_heads": 2},
              "custom_text": True}
+pytestmark = pytest.mark.slow  # real models: a tiny CoCa, an embedded hub model with its MiniLM tower
 IMAGES = [Image.new("RGB", (48, 40), (40 + 90 * i, 120, 200 - 60 * i)) for i in range(2)]
 TEXTS = ["a photo of a cat.", "a drawing of a red flag."]
 
