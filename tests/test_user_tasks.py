@@ -96,13 +96,21 @@ def test_select_classes_in_no_benchmark_runs_no_model(embedded_slice, cli, no_mo
     assert code == 0 and "zero" in out, out
 
 
-def test_predict_on_an_exported_folder_equals_run(embedded_slice, cli, tmp_path):
+@pytest.fixture
+def exported_digits(embedded_slice, tmp_path):
+    """The `digits` images as class folders, a task file with its classes, and the class entries
+    (folder, name) in the order written (predict, verify)."""
     images = tmp_path / "digits"
     classes = write_imagefolder(images, embedded_slice["digits"])
     task = tmp_path / "digits-task.json"
     task.write_text(json.dumps({"name": "my digits", "classnames": [c["name"] for c in classes],
                                 "domain": embedded_slice["digits"]["domain"],
                                 "task_type": embedded_slice["digits"]["task_type"]}))
+    return images, task, classes
+
+
+def test_predict_on_an_exported_folder_equals_run(embedded_slice, exported_digits, cli, tmp_path):
+    images, task, classes = exported_digits
     out_csv = tmp_path / "pred.csv"
     code, out = cli(*embedded_slice["base"], "predict", "--task", str(task), "--images", str(images),
                     "--k", "2", "--out", str(out_csv))

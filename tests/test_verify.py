@@ -12,31 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import write_imagefolder
 from mllbench.core.types import MllbenchError
 from mllbench.maths.stats import sign_flip, wilson
 from mllbench.pipeline.cost import within_budget
 from mllbench.pipeline.verify import judged, separation
 from mllbench.report.experiments import pareto_front
-from test_user_tasks import SLICE_MODELS, embedded_slice  # noqa: F401 - the module-scoped fixture
+from test_user_tasks import SLICE_MODELS, embedded_slice, exported_digits  # noqa: F401 - fixtures
 
 
-@pytest.fixture
-def exported(embedded_slice, tmp_path):  # noqa: F811
-    """The `digits` images as class folders, and a task file with its classes."""
-    images = tmp_path / "digits"
-    classes = write_imagefolder(images, embedded_slice["digits"])
-    task = tmp_path / "digits-task.json"
-    task.write_text(json.dumps({"name": "my digits", "classnames": [c["name"] for c in classes],
-                                "domain": embedded_slice["digits"]["domain"],
-                                "task_type": embedded_slice["digits"]["task_type"]}))
-    return images, task
-
-
-def test_verify_on_an_exported_task_equals_run(embedded_slice, exported, cli, monkeypatch):  # noqa: F811
+def test_verify_on_an_exported_task_equals_run(embedded_slice, exported_digits, cli, monkeypatch):  # noqa: F811
     import mllbench
 
-    images, task = exported
+    images, task, _ = exported_digits
     args = [*embedded_slice["base"], "verify", "--task", str(task), "--images", str(images), "--k", "2"]
     code, out = cli(*args, "--json")
     assert code == 0, out
@@ -72,8 +59,8 @@ def test_verify_on_an_exported_task_equals_run(embedded_slice, exported, cli, mo
     assert "verify on 20 labelled images" in out and "top pick" in out and "Wilson" in out
 
 
-def test_verify_needs_class_folders(embedded_slice, exported, cli, tmp_path):  # noqa: F811
-    images, task = exported
+def test_verify_needs_class_folders(embedded_slice, exported_digits, cli, tmp_path):  # noqa: F811
+    images, task, _ = exported_digits
     flat = tmp_path / "flat"
     flat.mkdir()
     first = next(p for p in images.rglob("*.png"))
