@@ -90,6 +90,8 @@ class LabelView(Protocol):
 
     def top_nodes(self, model_id: str, images: np.ndarray) -> np.ndarray: ...
 
+    def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 @dataclass
 class SelectionContext:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mllbench.core.types import MllbenchError
 from mllbench.host.benchmark import short_hash
-from mllbench.pipeline.labeling import GraphLabels
+from mllbench.pipeline.label_view import GraphLabels
 from mllbench.registry.store import load_graph, save_graph
 from mllbench.semantic.graph import SemanticGraph, build_graph
 

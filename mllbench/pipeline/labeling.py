@@ -22,7 +22,7 @@ it; the finished label replaces ``<model>.h5`` atomically.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import json
 import warnings
@@ -31,8 +31,10 @@ import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
-from mllbench.maths.mll import TOP_NODES, concat_ranges, cosine, pair_rivals, rival_hits
-from mllbench.pipeline.rowio import RowFile
+from mllbench.maths.mll import TOP_NODES, pair_rivals
+# the reading side; GraphLabels, read_rows, read_ranges importable from here as before
+from mllbench.pipeline.label_view import (RIVAL_LAYOUT, SIM_BLOCK_BYTES, GraphLabels,  # noqa: F401
+                                         read_ranges, read_rows)
 from mllbench.registry.store import (CANONICAL_BATCHING, STR, Store, atomic_h5, canonical_compute, check_finite,
                                      fingerprint_json, open_checked, same_make, text_key)
 from mllbench.core.types import MllbenchError, VisionLanguageModel
@@ -40,8 +42,6 @@ from mllbench.pipeline.evaluate import read_images
 
 Progress = Callable[[int, int], None]  # (done, total)
 PARTIAL_LAYOUT = 3  # per-image done mask, captions of CANONICAL_BATCHING; older scratch files restart
-SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
-RIVAL_LAYOUT = 1  # pair_counts / pair_rivals / rival_ptr as mllbench.maths.mll.pair_rivals makes them
 
 
 class MadeOtherwise(UserWarning):
@@ -279,181 +279,3 @@ def unreadable_refs(graph: SemanticGraph, old: h5py.File | None, part: h5py.File
               **json.loads(part.attrs.get("unreadable", "{}"))}
     refs = set(graph.image_refs)
     return {r: e for r, e in listed.items() if r in refs}
-
-
-def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
-    """``data[s:s + n]`` for each (s, n) with increasing ``starts``, concatenated: ranges less than
-    ``gap`` rows apart are read as one slice (a selection's nodes are often neighbours)."""
-    starts, lengths = np.asarray(starts, np.int64), np.asarray(lengths, np.int64)
-    stops = starts + lengths
-    parts = [np.zeros((0,) + data.shape[1:], data.dtype)]
-    for run in np.split(np.arange(len(starts)), np.flatnonzero(starts[1:] - stops[:-1] > gap) + 1):
-        if len(run):
-            first = int(starts[run[0]])
-            block = data[first:int(stops[run[-1]])]
-            parts.append(block if (starts[run[1:]] == stops[run[:-1]]).all()
-                         else block[concat_ranges(starts[run] - first, lengths[run])])
-    return np.concatenate(parts)
-
-
-def read_rows(data: np.ndarray | h5py.Dataset, rows: np.ndarray, gap: int = 256, span: int = 4096) -> np.ndarray:
-    """``data[rows]`` for sorted unique ``rows``, from an HDF5 dataset in runs of nearby rows.
-
-    h5py's fancy indexing selects point by point (20,000 of 100,000 rows of d = 768:
-    3.4 s, against 0.6 s in runs); a run is one contiguous read, and rows fewer than
-    ``gap`` apart (a label's chunk is 256 rows) share one, as HDF5 reads whole chunks anyway.
-    No run crosses a multiple of ``span`` rows, so a dense selection is not read as one
-    slice of the whole label (3.5 GB at 50,000 nodes) before its rows are picked.
-    """
-    if isinstance(data, np.ndarray) or len(rows) == 0:
-        return np.asarray(data[rows])
-    breaks = np.flatnonzero((np.diff(rows) > gap) | (np.diff(rows // span) != 0)) + 1
-    out = np.empty((len(rows),) + data.shape[1:], data.dtype)
-    for run in np.split(np.arange(len(rows)), breaks):
-        first, last = int(rows[run[0]]), int(rows[run[-1]])
-        out[run] = data[first:last + 1][rows[run] - first]
-    return out
-
-
-class GraphLabels:
-    """The selectors' read access to G and the stored labels (a LabelView)."""
-
-    def __init__(self, store: Store, graph: SemanticGraph, embed: Callable[[Sequence[str]], np.ndarray]):
-        self.store, self.graph, self._embed = store, graph, embed
-        self.wnids, self.names, self.captions = graph.wnids, graph.names, graph.captions
-        self.n_images = graph.n_images
-        self._graph_hash = graph.hash  # hashing the graph costs ~3 ms: once, not per file
-        self._files: dict[str, h5py.File] = {}
-        self._memory: dict[str, tuple] = {}
-        self._rival_ptr: dict[str, np.ndarray] = {}
-        self._row_files: dict[str, RowFile] = {}
-        self.in_memory_bytes = 256 * 2**20
-
-    def node_caption_embeddings(self) -> np.ndarray:
-        return self._embed(list(self.graph.captions))
-
-    def _label(self, model_id: str) -> h5py.File:
-        if model_id not in self._files:  # opened once per run, not per task
-            path = self.store.label_path(model_id)
-            if not path.exists():
-                raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
-            # no chunk cache: selection reads scattered rows once each, and a cached chunk
-            # (256 rows) would be read whole for each (measured: 2.4x the bytes, 1.5x the time)
-            f = open_checked(path, f"label of {model_id}", rdcc_nbytes=0)
-            if f.attrs.get("graph_hash") != self._graph_hash:
-                f.close()
-                raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
-                                    "run `mllbench label` to update it")
-            self._files[model_id] = f
-        return self._files[model_id]
-
-    def similarities(self, model_id: str, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """s^v_{m,x} for the images of ``nodes`` against ``nodes``' captions.
-
-        Returns (sim, image_node): sim is (n, len(nodes)); image_node[i] is the
-        position in ``nodes`` of the node image i represents.
-        """
-        return next(self.similarity_blocks(model_id, nodes, max_bytes=None))
-
-    def node_images(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(images, image_node): the label rows of ``nodes``' images, node after node, and the
-        position in ``nodes`` of each one's node (an image of several nodes appears once per node)."""
-        per_node = [self.graph.images_of(v) for v in nodes]
-        sizes = np.array([len(p) for p in per_node], np.int64)
-        images = np.concatenate(per_node) if per_node else np.zeros(0, np.int64)
-        return images, np.repeat(np.arange(len(per_node)), sizes)
-
-    def similarity_blocks(self, model_id: str, nodes: np.ndarray, max_bytes: int | None = SIM_BLOCK_BYTES,
-                          pairs: tuple[np.ndarray, np.ndarray] | None = None,
-                          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """:meth:`similarities` in blocks of whole nodes, each sim at most ~``max_bytes`` (None: one block),
-        for ``pairs`` (images, image_node) as :meth:`node_images` orders them (default: all of ``nodes``').
-
-        Why: a task of 1,000 classes selects ~5,000 nodes of ~75 images each, whose dense
-        sim would be ~375k x 5,000 float32 = 7.5 GB; blocks keep a selection's memory
-        to the label rows it reads. A block's matmul may differ from the one-block matrix
-        in the last bit (BLAS picks its kernel by shape, as it does by thread count); the
-        embedded benchmark's tasks (<= 40 classes) fit in one block, so their scores are
-        the dense matrix's, bit for bit. image_node indexes ``nodes`` as in :meth:`similarities`.
-        """
-        f = self._label(model_id)
-        nodes = np.asarray(nodes)
-        images, image_node = self.node_images(nodes) if pairs is None else pairs
-        unique = np.unique(images)
-        caption_emb, image_emb = self._arrays(model_id, f)
-        order = np.argsort(nodes)
-        caption = np.empty((len(nodes), caption_emb.shape[1]), np.float32)
-        caption[order] = self._read(model_id, caption_emb, nodes[order])
-        rows = self._read(model_id, image_emb, unique)  # float16, each selected image once
-        limit = max(1, max_bytes // (4 * max(len(nodes), 1))) if max_bytes else None
-        node_start = np.searchsorted(image_node, image_node)  # a block starts at a node's first pair
-        block = node_start // limit if limit else np.zeros(len(images), np.int64)
-        for part in np.split(np.arange(len(images)), np.flatnonzero(np.diff(block)) + 1):
-            image = rows[np.searchsorted(unique, images[part])].astype(np.float32)
-            yield cosine(image, caption), image_node[part]
-
-    def top_nodes(self, model_id: str, images: np.ndarray) -> np.ndarray:
-        """Rows ``images`` (any order, repeats allowed) of the label's ``top_nodes`` (see mllbench.maths.mll)."""
-        f = self._label(model_id)
-        if "top_nodes" not in f:
-            raise MllbenchError(f"the label of {model_id!r} has no top nodes; run `mllbench label` to update it")
-        unique, inverse = np.unique(images, return_inverse=True)
-        return read_rows(f["top_nodes"], unique)[inverse]
-
-    def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Eq. 5 from the label's pair rivals: (decided, hit) per pair of :meth:`node_images` (``selected``),
-        exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``).
-
-        Reads each selected node's pairs as one run (3 bytes a pair, 2 a rival), not its images'
-        embeddings, which inner nodes scatter over the label. A label held in memory decides
-        nothing: scoring it densely reads nothing, and keeps its one dense block bit for bit.
-        """
-        f = self._label(model_id)
-        selected = np.asarray(selected, np.int64)
-        sizes = self.n_images[selected]
-        if self._small(f):
-            return np.zeros(int(sizes.sum()), bool), np.zeros(int(sizes.sum()), bool)
-        if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
-            raise MllbenchError(f"the label of {model_id!r} has no pair rivals; run `mllbench label` to update it")
-        ptr = self.graph.node_ptr
-        counts = read_ranges(f["pair_counts"], ptr[selected], sizes, 2**14)  # each node's pairs: one run
-        if model_id not in self._rival_ptr:
-            self._rival_ptr[model_id] = f["rival_ptr"][:]
-        rival_ptr = self._rival_ptr[model_id]
-        rivals = read_ranges(f["pair_rivals"], rival_ptr[selected], rival_ptr[selected + 1] - rival_ptr[selected],
-                             2**16)
-        in_selected = np.zeros(len(self.wnids), bool)
-        in_selected[selected] = True
-        return rival_hits(counts, rivals, in_selected)
-
-    def _arrays(self, model_id: str, f: h5py.File) -> tuple:
-        """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
-        indexing costs ~2 ms a call, most of a cached run on the embedded benchmark), else the
-        HDF5 datasets themselves (the paper's labels are ~1 GB per model)."""
-        if model_id not in self._memory:
-            self._memory[model_id] = ((f["caption_emb"][:], f["image_emb"][:]) if self._small(f)
-                                      else (f["caption_emb"], f["image_emb"]))
-        return self._memory[model_id]
-
-    def _small(self, f: h5py.File) -> bool:
-        return f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
-
-    def _read(self, model_id: str, data: np.ndarray | h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-        """:func:`read_rows`; from a label on disk straight from its file (mllbench.pipeline.rowio)."""
-        if isinstance(data, h5py.Dataset):
-            if model_id not in self._row_files:
-                self._row_files[model_id] = RowFile(data.file.filename)
-            out = self._row_files[model_id].rows(data, rows)
-            if out is not None:
-                return out
-        return read_rows(data, rows)
-
-    def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files.clear()
-        for rows in self._row_files.values():
-            rows.close()
-        self._row_files.clear()
-        self._memory.clear()
-        self._rival_ptr.clear()

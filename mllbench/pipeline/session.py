@@ -19,7 +19,7 @@ import numpy as np
 from mllbench.core.types import SelectionContext, TaskInfo, VisionLanguageModel
 from mllbench.host.benchmark import Benchmark, short_hash  # noqa: F401 - short_hash: results are named by it
 from mllbench.pipeline.graphs import GraphAndLabels
-from mllbench.pipeline.labeling import GraphLabels
+from mllbench.pipeline.label_view import GraphLabels
 from mllbench.pipeline.local import LocalExecutor
 from mllbench.pipeline.models import Models
 from mllbench.pipeline.predictions import Predictions
