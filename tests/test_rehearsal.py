@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from rehearsal.spec import BANNER, NAME, RANDOM, SIZES  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rehearsal]  # tox -e py311-rehearsal
 
 
 def rehearse(*args: str) -> subprocess.CompletedProcess:
