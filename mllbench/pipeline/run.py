@@ -17,6 +17,7 @@ from mllbench.contract.selector import Selector
 from mllbench.core.files import write_json
 from mllbench.core.version import __version__
 from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING
+from mllbench.pipeline.cost import images_gflops, model_gflops
 from mllbench.pipeline.session import Session, short_hash
 from mllbench.registry.store import open_checked
 
@@ -84,7 +85,7 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
     k, logit_scale, weighting = reuse.k, reuse.logit_scale, reuse.weighting
     bench.check_reuse(k)
     bench.before_selection(session, ids, tasks)  # an image benchmark's labels and predictions
-    started, per_task = time.perf_counter(), {}
+    started, per_task, gflops = time.perf_counter(), {}, model_gflops(bench.models)
     session.prepare(method, tasks, params)
     for task in tasks:
         t0 = time.perf_counter()
@@ -92,6 +93,8 @@ def run_method(session: Session, method: str, tasks: Sequence[str], params: dict
         t1 = time.perf_counter()
         per_task[task] = bench.outcome(session, task, scores, k, logit_scale, weighting)  # reuse, or the table's
         per_task[task]["model_scores"] = scores.mean(1).tolist()  # the task's model ranking, aligned with hub
+        # what reusing costs: GFLOPs per image of the models an image passes through (None: a cost unknown)
+        per_task[task]["reuse_gflops"] = images_gflops([per_task[task]["models_used"]], gflops)
         per_task[task]["timing_s"] = {"select": round(t1 - t0, 4), "reuse": round(time.perf_counter() - t1, 4)}
     fingerprints, unreadable = provenance(session, ids, tasks)
     for task in tasks:
