@@ -28,6 +28,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -53,6 +54,25 @@ class Log:
         self.file.flush()
 
 
+class LoadMeter:
+    """The machine's 1-minute load average every 10 s while the rehearsal runs: its mean and
+    peak say how much of the 2 cores the timings had (other work shares them)."""
+
+    def __init__(self, every: float = 10.0):
+        self.samples = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, args=(every,), daemon=True).start()
+
+    def _sample(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> str:
+        self._stop.set()
+        return (f"load average {sum(self.samples) / len(self.samples):.1f} mean, {max(self.samples):.1f} peak "
+                f"(1-minute, sampled every 10 s), {os.cpu_count()} CPUs")
+
+
 def child_env(data_dir: Path) -> dict[str, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
            "MLLBENCH_DATA_ROOT": str(data_dir)}
@@ -60,9 +80,9 @@ def child_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_child(cmd: list[str], env: dict, log: Log, shown: str, banner: bool = True) -> tuple[float, float | None]:
+def run_child(cmd: list[str], env: dict, log: Log, shown: str, banner: bool = True) -> tuple[float, float, float]:
     """Run ``cmd``, its output (a product command's: ``banner``) framed by the banner;
-    (wall seconds, peak RSS GB of that process)."""
+    (wall seconds, CPU seconds, peak RSS GB) of that process."""
     log(f"$ {shown}")
     if banner:
         log(BANNER)
@@ -77,7 +97,7 @@ def run_child(cmd: list[str], env: dict, log: Log, shown: str, banner: bool = Tr
         log(BANNER)
     if proc.returncode != 0:
         raise SystemExit(f"rehearsal: `{shown}` exited {proc.returncode}")
-    return seconds, usage.ru_maxrss * 1024 / 1e9
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / 1e9
 
 
 def cli_steps(names: dict, data_dir: Path, out: Path) -> list[tuple[str, list[str]]]:
@@ -119,8 +139,8 @@ def prepare(size: Size, args, log: Log) -> tuple[dict, list]:
     counts = ", ".join(f"{k} {v}" for k, v in prepared["counts"].items())
     log(f"data: {counts} images ({prepared['bytes'] / 1e6:.0f} MB) in {prepared['data_dir']}")
     seconds = prepared["seconds"]
-    return prepared, [("checkpoints (built once, cached)", seconds["checkpoints"], None),
-                      ("data (generated once, cached)", seconds["data"], None)]
+    return prepared, [("checkpoints (built once, cached)", seconds["checkpoints"], None, None),
+                      ("data (generated once, cached)", seconds["data"], None, None)]
 
 
 def label_models(size: Size, path: Path, registry: Path, data_dir: Path, args, log: Log,
@@ -132,12 +152,12 @@ def label_models(size: Size, path: Path, registry: Path, data_dir: Path, args, l
         cmd = [sys.executable, "-m", "rehearsal.label_one", str(path), str(registry), model_id, str(out),
                "--data", str(data_dir), "--device", args.device, "--batch-size", str(args.batch_size),
                "--embedder", args.embedder] + (["--precision", args.precision] if args.precision else [])
-        seconds, rss = run_child(cmd, env, log, f"label {model_id} (Python API, timed)", banner=False)
+        seconds, cpu, rss = run_child(cmd, env, log, f"label {model_id} (Python API, timed)", banner=False)
         results.append(json.loads(out.read_text()))
         r = results[-1]
         log(f"  labeled {r['n_images']} images at {r['label_ips']:.2f} img/s; image tower alone "
             f"{r['raw_ips']:.2f} img/s ({seconds:.1f} s in all)")
-        rows.append((f"label {model_id}", seconds, rss))
+        rows.append((f"label {model_id}", seconds, cpu, rss))
     return results, rows
 
 
@@ -172,9 +192,9 @@ def main(argv: list[str] | None = None) -> None:
     out = run_dir / "out"
     out.mkdir(parents=True)
     log = Log(out / "rehearsal.log")
-    load = os.getloadavg()
+    load = LoadMeter()
     log(f"{NAME} ({size.name}): {len(size.models)} models, device {args.device}, batch {args.batch_size}; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f}")
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load.samples[0]:.1f}")
     log(BANNER)
     prepared, steps = prepare(size, args, log)
     path, data_dir = Path(prepared["definition"]), Path(prepared["data_dir"])
@@ -187,20 +207,18 @@ def main(argv: list[str] | None = None) -> None:
     options += ["--precision", args.precision] if args.precision else []
     for name, command in cli_steps(prepared["names"], data_dir, out):
         shown = "mllbench " + shlex.join(["-b", path.name, *command])
-        seconds, rss = run_child([sys.executable, "-c", MAIN, *options, *command], env, log, shown)
-        steps.append((name, seconds, rss))
+        steps.append((name, *run_child([sys.executable, "-c", MAIN, *options, *command], env, log, shown)))
     summary(size, args, results, steps, load, out, log)
 
 
-def summary(size: Size, args, results: list[dict], steps: list, load: tuple, out: Path, log: Callable) -> None:
+def summary(size: Size, args, results: list[dict], steps: list, load: LoadMeter, out: Path,
+            log: Callable) -> None:
     """Print the throughput and steps tables and write them to out/summary.md."""
-    end = os.getloadavg()
     text = "\n\n".join([
         BANNER,
         f"## Throughput: labeling vs the image tower alone ({args.device}, batch {args.batch_size})",
         tables.throughput(results),
-        f"## Steps ({size.name}; load average {load[0]:.1f} at the start, {end[0]:.1f} at the end, "
-        f"{os.cpu_count()} CPUs)",
+        f"## Steps ({size.name}; {load.stop()})",
         tables.steps(steps),
         BANNER,
     ])

@@ -3,10 +3,10 @@
     python -m rehearsal.label_one DEFINITION REGISTRY MODEL_ID OUT_JSON --data DIR
            [--device cpu] [--batch-size 16] [--precision fp32] [--embedder minilm]
 
-The model is loaded once (through the session, as labeling loads it) and its
-image tower runs alone (the provider's own forward call) on the graph's images,
-decoded and preprocessed beforehand, in labeling's batches: the limit labeling
-could reach. Then the same loaded model labels the graph through the Python API:
+The model is loaded once (through the session, as labeling loads it); every
+graph image is decoded and preprocessed (timed, by JPEG size), and the image
+tower runs alone (the provider's own forward call) on the first three batches
+of them, in labeling's batch size: the limit labeling could reach. Then the same loaded model labels the graph through the Python API:
 ``Session.ensure([model], [])``, the call `mllbench label` makes, with a progress
 reporter that notes the time of each report. The product reports after the node
 captions are encoded, then after every batch of images; between them is the
@@ -26,18 +26,27 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+RAW_BATCHES = 3
+
 
 class Clock:
     """A progress reporter (``report(description, total) -> update(done, total)``) that keeps
-    when each report came and how many images were done by then."""
+    when each report of one line of work (``label <model>``) came and how many images were
+    done by then; other lines (text encoding, say) are ignored."""
 
-    def __init__(self, on_first: Callable[[], None]):
+    def __init__(self, description: str, on_first: Callable[[], None]):
+        self.description = description
         self.times: list[float] = []
         self.done: list[int] = []
         self._on_first = on_first
 
     def __call__(self, description: str, total: int) -> Callable[..., None]:
+        if description != self.description:
+            return lambda done, total_, **fields: None
+
         def update(done: int, total_: int, **fields: Any) -> None:
+            if self.times and self.done[-1] >= total_:
+                return  # the images are done (a later report is the label's assembly)
             if not self.times:
                 self._on_first()
             self.times.append(time.perf_counter())
@@ -105,13 +114,24 @@ def steady(times: list[float], done: list[int]) -> tuple[float, int]:
 def raw_forward(session, model_id: str) -> dict:
     """Load the model and run its image tower alone, on images decoded and preprocessed
     beforehand, in labeling's batches: the provider's own forward call (no_grad, autocast,
-    device transfer, normalisation) and nothing else."""
+    device transfer, normalisation) and nothing else. Every graph image is decoded and
+    preprocessed (timed per image, by size); the forward passes run on the first RAW_BATCHES
+    batches (one cold, the rest timed): a rate needs no more, and forward passes are most of
+    the rehearsal's time on a CPU."""
     import torch
 
     refs = session.graph().image_refs  # built (its datasets indexed) before anything is timed
     model, load_s = timed(lambda: session.model(model_id))  # kept: labeling reuses it
-    images, decode_s = timed(lambda: [session.open_image(r) for r in refs])
-    batch, preprocess_s = timed(lambda: torch.stack([model.preprocess(im.convert("RGB")) for im in images]))
+    by_size: dict[str, list[float]] = {}  # "WxH" -> [images, decode s, preprocess s]
+    tensors = []
+    for ref in refs:
+        image, decode = timed(lambda: session.open_image(ref))
+        tensor, preprocess = timed(lambda: model.preprocess(image.convert("RGB")))
+        tensors.append(tensor)
+        row = by_size.setdefault(f"{image.width}x{image.height}", [0, 0.0, 0.0])
+        row[0], row[1], row[2] = row[0] + 1, row[1] + decode, row[2] + preprocess
+    batch = torch.stack(tensors[:RAW_BATCHES * session.batch_size])
+    decode_s, preprocess_s = sum(r[1] for r in by_size.values()), sum(r[2] for r in by_size.values())
     size, times, done = session.batch_size, [time.perf_counter()], [0]
     gpu_peak_gb(reset=True)
     for i in range(0, len(batch), size):
@@ -119,15 +139,15 @@ def raw_forward(session, model_id: str) -> dict:
         times.append(time.perf_counter())
         done.append(min(i + size, len(batch)))
     seconds, images_timed = steady(times, done)
-    return {"n_images": len(refs), "load_s": load_s, "decode_s": decode_s, "preprocess_s": preprocess_s,
-            "forward_s": times[-1] - times[0], "raw_ips": images_timed / seconds,
+    return {"n_images": len(refs), "raw_images": len(batch), "load_s": load_s, "decode_s": decode_s,
+            "preprocess_s": preprocess_s, "forward_s": times[-1] - times[0], "raw_ips": images_timed / seconds,
             "forward_peak_gpu_gb": gpu_peak_gb(), "pixels": int(batch.shape[-1]),
-            "transform": repr(model.preprocess)}
+            "transform": repr(model.preprocess), "by_size": by_size}
 
 
 def label(session, model_id: str, opens: Opens) -> dict:
     """Label ``model_id`` through the session (as `mllbench label` does), timed by its reports."""
-    clock = Clock(on_first=lambda: setattr(opens, "on", True))
+    clock = Clock(f"label {model_id}", on_first=lambda: setattr(opens, "on", True))
     session.report = clock
     reset_peak_rss()
     gpu_peak_gb(reset=True)
@@ -135,7 +155,8 @@ def label(session, model_id: str, opens: Opens) -> dict:
     session.ensure([model_id], [])
     opens.on = False
     if not clock.times:
-        raise SystemExit(f"{model_id}: the label was already in the registry; the rehearsal needs a fresh one")
+        raise SystemExit(f"{model_id}: no progress line {clock.description!r} was reported (a label already in "
+                         "the registry, or the product names its labeling line otherwise)")
     seconds, images = steady(clock.times, clock.done)
     return {"captions_s": clock.times[0] - start, "label_s": clock.times[-1] - clock.times[0],
             "label_ips": images / seconds, "batches": len(clock.times) - 1, "decodes": opens.count,

@@ -54,8 +54,8 @@ class Size:
 SIZES = {
     "quick": Size("quick", ARCHITECTURES[:3], sample_classes=4, imagenet_per_class=2, v2_per_class=1,
                   images_per_node=3, target_classes=3, target_per_class=2, predict_per_class=1),
-    "full": Size("full", ARCHITECTURES, sample_classes=10, imagenet_per_class=4, v2_per_class=2,
-                 images_per_node=4, target_classes=5, target_per_class=4, predict_per_class=3),
+    "full": Size("full", ARCHITECTURES, sample_classes=10, imagenet_per_class=3, v2_per_class=2,
+                 images_per_node=4, target_classes=5, target_per_class=3, predict_per_class=3),
     # for a GPU: enough graph images for several batches of 64 (benchmarks/perf/gpu_check.sh)
     "gpu": Size("gpu", ARCHITECTURES, sample_classes=10, imagenet_per_class=40, v2_per_class=10,
                 images_per_node=16, target_classes=5, target_per_class=40, predict_per_class=3),
