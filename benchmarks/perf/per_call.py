@@ -57,9 +57,9 @@ from common import report
 from mllbench.api import make_session
 from mllbench.cli.progress import rich_reporter
 from mllbench.host.benchmark import Benchmark
-from mllbench.pipeline.labeling import GraphLabels
+from mllbench.pipeline.label_view import GraphLabels
 from mllbench.pipeline.session import quiet_reporter
-from mllbench.registry.store import KeyedArrays, KeyedCaptions
+from mllbench.registry.caches import KeyedArrays, KeyedCaptions
 
 NODES_PER_CLASS = 5
 WORK = ("load", "towers", "captioner", "registry")
