@@ -19,6 +19,7 @@ from mllbench.registry.files import (atomic_h5, fingerprint_json, locked, open_c
 # batching) may differ in their last bits, so they are recomputed once.
 CANONICAL_BATCHING = "canonical-2"
 CHUNK_TEXTS = 256  # texts per call to a compute that batches canonically itself (a progress step)
+MAX_PARTS = 32  # part files before they merge into one: every session opens each of them
 
 
 def canonical_compute(compute: Callable[[list[str]], Any], texts: Sequence[str],
@@ -190,7 +191,16 @@ class KeyedArrays:
                 self._base_rows, self._part_rows, self._compact_next = len(self._keys), 0, False
             else:
                 number = int(parts[-1].stem) + 1 if parts else 0
+                merge = len(parts) + 1 >= MAX_PARTS
+                if merge:  # every part's rows (another writer's read first) and these, as one part
+                    for part in parts:
+                        self._append(*self._read(part)[:2])
+                    held = sorted((i, k) for k, i in self._keys.items() if i >= self._base_rows)
+                    keys, values = [k for _, k in held], self._data[self._base_rows:len(self._keys)]
                 self._write(self.parts_dir / f"{number:06d}.h5", keys, values)
+                if merge:
+                    for part in parts:
+                        part.unlink(missing_ok=True)
 
     def _write(self, path: Path, keys: Sequence[bytes], values: np.ndarray) -> None:
         with atomic_h5(path) as f:
