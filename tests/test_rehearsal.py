@@ -92,3 +92,13 @@ def test_cuda_without_a_gpu_fails_at_once_in_one_line(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("rehearsal: --device cuda cannot run:")
     assert not any(tmp_path.iterdir())  # nothing built
+
+
+def test_gpu_check_without_a_gpu_stops_in_one_line():
+    import shutil
+
+    if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
+        pytest.skip("this machine has a GPU")
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "perf" / "gpu_check.sh")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "gpu_check: no NVIDIA GPU here (nvidia-smi lists none); nothing was run"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper rehearsal on a GPU, ready for the first machine that has one (issue 22, item 5):
-# the six Table 6 architectures with RANDOM WEIGHTS, `--size gpu` (~500 graph images, several
+# the six Table 6 architectures with RANDOM WEIGHTS, `--size gpu` (311 graph images: five
 # batches of 64), `--device cuda --precision amp`, through every product command; prints the
 # throughput table (labeling vs the image tower alone, peak RSS and peak GPU memory per model)
 # and each step's time. Budget: 8 minutes (the run is stopped at 7.5). Fails at once, in one

@@ -13,10 +13,10 @@ the product on it as a user would, in its own registry:
    `leaderboard`, `select --classes`, `predict` (a folder of images), `report`.
 
 Every product command's output is framed by a banner saying the weights are
-random. Prints the throughput table and each step's wall time and peak RSS,
-and writes them to <work>/<size>/out/summary.md. ``--quick``: 3 architectures
+random. Prints the throughput table and each step's wall time, CPU time and
+peak RSS, and writes them to <work>/<size>/out/summary.md. ``--quick``: 3 architectures
 and a few images (a test runs it); the full run: 6 architectures; ``--size gpu``:
-the 6 with ~10x the images (benchmarks/perf/gpu_check.sh).
+the 6 with ~6x the images (benchmarks/perf/gpu_check.sh).
 """
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full",
-                        help="full: 6 architectures (default); gpu: the same with ~10x the images")
+                        help="full: 6 architectures (default); gpu: the same with ~6x the images")
     parser.add_argument("--quick", dest="size", action="store_const", const="quick",
                         help="--size quick: 3 architectures, a few images")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")

@@ -1,20 +1,22 @@
 """Time one model's image tower alone, then label it as `mllbench label` does, timed.
 
     python -m rehearsal.label_one DEFINITION REGISTRY MODEL_ID OUT_JSON --data DIR
-           [--device cpu] [--batch-size 16] [--precision fp32] [--embedder minilm]
+           [--device cpu] [--batch-size 8] [--precision fp32] [--embedder minilm]
 
-The model is loaded once (through the session, as labeling loads it); every
-graph image is decoded and preprocessed (timed, by JPEG size), and the image
-tower runs alone (the provider's own forward call) on the first three batches
-of them, in labeling's batch size: the limit labeling could reach. Then the same loaded model labels the graph through the Python API:
-``Session.ensure([model], [])``, the call `mllbench label` makes, with a progress
-reporter that notes the time of each report. The product reports after the node
-captions are encoded, then after every batch of images; between them is the
-image side of labeling as the product runs it (decode, preprocess, forward,
-write), whatever it does inside. Both rates leave out the first batch (cold).
-Each image file (or shard) opened under the data folder meanwhile is one decode
-(an audit hook counts them). One model per process, so peak memory is this
-model's own. Writes one JSON object to OUT_JSON.
+The model is loaded once (through the session, as labeling loads it); the
+graph's first 100 images are decoded and preprocessed (timed, by JPEG size),
+and the image tower runs alone (the provider's own forward call) on the first
+three batches of them, in labeling's batch size: the limit labeling could
+reach. Then the same loaded model labels the graph through the Python API:
+``Session.ensure([model], [])``, the call `mllbench label` makes, with a
+progress reporter that notes the time of each report. The product reports
+after the node captions are encoded, then after every batch of images;
+between them is the image side of labeling as the product runs it (decode,
+preprocess, forward, write), whatever it does inside. Both rates leave out
+the first batch (cold). Each image file (or shard) opened under the data
+folder meanwhile is one decode (an audit hook counts them). One model per
+process, so peak memory is this model's own. Writes one JSON object to
+OUT_JSON.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-RAW_BATCHES = 3
+RAW_BATCHES = 3  # forward passes timed alone: one cold batch, two timed
+DECODED = 100  # images decoded and preprocessed alone (timed by JPEG size), at least
 
 
 class Clock:
@@ -114,13 +117,13 @@ def steady(times: list[float], done: list[int]) -> tuple[float, int]:
 def raw_forward(session, model_id: str) -> dict:
     """Load the model and run its image tower alone, on images decoded and preprocessed
     beforehand, in labeling's batches: the provider's own forward call (no_grad, autocast,
-    device transfer, normalisation) and nothing else. Every graph image is decoded and
-    preprocessed (timed per image, by size); the forward passes run on the first RAW_BATCHES
-    batches (one cold, the rest timed): a rate needs no more, and forward passes are most of
-    the rehearsal's time on a CPU."""
+    device transfer, normalisation) and nothing else. The graph's first DECODED images (or
+    RAW_BATCHES batches, if more) are decoded and preprocessed (timed per image, by size);
+    the forward passes run on the first RAW_BATCHES batches (one cold, the rest timed): a rate
+    needs no more, and forward passes are most of the rehearsal's time on a CPU."""
     import torch
 
-    refs = session.graph().image_refs  # built (its datasets indexed) before anything is timed
+    refs = session.graph().image_refs[:max(RAW_BATCHES * session.batch_size, DECODED)]  # graph built first
     model, load_s = timed(lambda: session.model(model_id))  # kept: labeling reuses it
     by_size: dict[str, list[float]] = {}  # "WxH" -> [images, decode s, preprocess s]
     tensors = []
@@ -139,8 +142,9 @@ def raw_forward(session, model_id: str) -> dict:
         times.append(time.perf_counter())
         done.append(min(i + size, len(batch)))
     seconds, images_timed = steady(times, done)
-    return {"n_images": len(refs), "raw_images": len(batch), "load_s": load_s, "decode_s": decode_s,
-            "preprocess_s": preprocess_s, "forward_s": times[-1] - times[0], "raw_ips": images_timed / seconds,
+    return {"n_images": len(session.graph().image_refs), "decoded": len(refs), "raw_images": len(batch),
+            "load_s": load_s, "decode_s": decode_s, "preprocess_s": preprocess_s,
+            "forward_s": times[-1] - times[0], "raw_ips": images_timed / seconds,
             "forward_peak_gpu_gb": gpu_peak_gb(), "pixels": int(batch.shape[-1]),
             "transform": repr(model.preprocess), "by_size": by_size}
 
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name)
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default=None)
     parser.add_argument("--embedder", default="minilm")
     args = parser.parse_args(argv)

@@ -57,8 +57,8 @@ SIZES = {
     "full": Size("full", ARCHITECTURES, sample_classes=10, imagenet_per_class=3, v2_per_class=2,
                  images_per_node=4, target_classes=5, target_per_class=3, predict_per_class=3),
     # for a GPU: enough graph images for several batches of 64 (benchmarks/perf/gpu_check.sh)
-    "gpu": Size("gpu", ARCHITECTURES, sample_classes=10, imagenet_per_class=40, v2_per_class=10,
-                images_per_node=16, target_classes=5, target_per_class=40, predict_per_class=3),
+    "gpu": Size("gpu", ARCHITECTURES, sample_classes=10, imagenet_per_class=24, v2_per_class=8,
+                images_per_node=12, target_classes=5, target_per_class=24, predict_per_class=3),
 }
 
 
