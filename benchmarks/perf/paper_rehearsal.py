@@ -124,8 +124,8 @@ def check_device(device: str) -> None:
              "sys.exit(0 if ok else 3)")
     answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     if answer.returncode != 0:
-        why = answer.stdout.strip() or answer.stderr.strip().splitlines()[-1:] or ["torch does not import"]
-        raise SystemExit(f"rehearsal: --device {device} cannot run: {''.join(why)}; use --device cpu")
+        why = answer.stdout.strip() or (answer.stderr.strip().splitlines() or ["torch does not import"])[-1]
+        raise SystemExit(f"rehearsal: --device {device} cannot run: {why}; use --device cpu")
 
 
 def prepare(size: Size, args, log: Log) -> tuple[dict, list]:
