@@ -291,6 +291,7 @@ def locate_open_clip(args: dict, base_dir: Path) -> ArtifactStatus:
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
+@lru_cache(maxsize=None)  # asked per model for every fingerprint; a package's version is fixed per process
 def _version(distribution: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 

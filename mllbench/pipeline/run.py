@@ -18,7 +18,8 @@ from mllbench.core.files import write_json
 from mllbench.core.version import __version__
 from mllbench.maths.reuse import DEFAULT_LOGIT_SCALE, DEFAULT_WEIGHTING
 from mllbench.pipeline.cost import images_gflops, model_gflops
-from mllbench.pipeline.session import Session, short_hash
+from mllbench.host.benchmark import short_hash
+from mllbench.pipeline.session import Session
 from mllbench.registry.store import open_checked
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from mllbench.core.types import SelectionContext, TaskInfo, VisionLanguageModel
-from mllbench.host.benchmark import Benchmark, short_hash  # noqa: F401 - short_hash: results are named by it
+from mllbench.host.benchmark import Benchmark
 from mllbench.pipeline.graphs import GraphAndLabels
 from mllbench.pipeline.label_view import GraphLabels
 from mllbench.pipeline.local import LocalExecutor
