@@ -33,15 +33,17 @@ def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
     selected nodes' pairs are read); the pairs they leave undecided (near-ties, nodes
-    beyond the listed rivals, a label held in memory) are scored densely.
+    beyond the listed rivals, a label held in memory) are scored densely. Images the label
+    lists as unreadable count in neither the hits nor the images.
     """
     images, image_node = pairs
+    readable = labels.readable(model_id, images)  # an image that did not decode is in no X_v
     decided, hit = labels.decided_hits(model_id, selected)
-    correct, dense = np.bincount(image_node, weights=hit, minlength=len(selected)), ~decided
+    correct, dense = np.bincount(image_node, weights=hit & readable, minlength=len(selected)), ~decided & readable
     if dense.any():
         for sim, node in labels.similarity_blocks(model_id, selected, pairs=(images[dense], image_node[dense])):
             correct += node_hits(sim, node, len(selected))[0]
-    return correct, np.bincount(image_node, minlength=len(selected)).astype(np.float64)
+    return correct, np.bincount(image_node, weights=readable, minlength=len(selected))
 
 
 class MLL(Selector):

@@ -7,8 +7,10 @@ from test_top_nodes import small_graph, write_label
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
-from mllbench.maths.mll import concat_ranges, cosine, near_margin, pair_rivals, rival_hits, top_nodes
-from mllbench.pipeline.labeling import RIVAL_LAYOUT, GraphLabels, label_is_current, label_model, read_ranges
+from mllbench.maths.mll import (concat_ranges, cosine, near_margin, pair_rivals, rival_block, rival_depth,
+                                rival_hits, top_nodes)
+from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
+                                       read_ranges)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
@@ -20,11 +22,36 @@ def test_rival_hits_by_hand():
                        [2, 1, 0],   # definite 3 (not selected), near 1 (selected): undecided
                        [2, 1, 0],   # definite 2 (selected): a miss
                        [1, 1, 1],   # definite 4 (not selected), more rivals unlisted: undecided
-                       [1, 0, 0]])  # near 4 (not selected), no more: a hit
-    rivals = np.array([3, 1, 2, 4, 4, 4])
-    decided, hit = rival_hits(counts, rivals, np.array([False, True, True, False, False]))
-    assert decided.tolist() == [True, False, True, False, True]
-    assert hit.tolist() == [True, False, False, False, True]
+                       [1, 0, 0],   # near 4 (not selected), no more: a hit
+                       [3, 3, 0]])  # definite 4, 0, 1 (selected): a miss, but only once rank 3 is read
+    pad = 5  # no node
+    ranks = np.array([[pad, pad, pad], [3, 1, pad], [2, 4, pad], [4, pad, pad], [4, pad, pad], [4, 0, 1]])
+    selected = np.array([False, True, True, False, False])
+    decided, hit = rival_hits(counts, ranks, selected)
+    assert decided.tolist() == [True, False, True, False, True, True]
+    assert hit.tolist() == [True, False, False, False, True, False]
+    decided, hit = rival_hits(counts, ranks[:, :1], selected)  # the first rank read: pairs with more stay open
+    assert decided.tolist() == [True, False, True, False, True, False]
+    assert hit.tolist() == [True, False, False, False, True, False]
+    assert rival_hits(counts[:1], ranks[:1, :0], selected)[1].tolist() == [True]  # nothing to read: a hit
+
+
+def test_rival_depth_reads_fewer_ranks_for_larger_selections():
+    depths = [rival_depth(s, 9055) for s in (1, 50, 500, 5000, 9055)]
+    assert depths == sorted(depths, reverse=True) and depths[0] == 255 and depths[-1] == 1
+    assert (1 - 500 / 9055) ** depths[2] <= 0.02 < (1 - 500 / 9055) ** (depths[2] - 1)
+
+
+def node_ranks(rivals, rival_ptr, ptr, selected, depth):
+    """The first ``depth`` ranks of the selected nodes' pairs, read from the rank-major blocks."""
+    out = []
+    for v in selected:
+        n = ptr[v + 1] - ptr[v]
+        block = np.full((n, depth), len(rival_ptr) - 1, rivals.dtype)
+        stored = rival_block(rivals[rival_ptr[v]:rival_ptr[v + 1]], n) if n else block[:, :0]
+        block[:, :min(depth, stored.shape[1])] = stored[:, :depth]
+        out.append(block)
+    return np.concatenate(out)
 
 
 def test_the_margin_bounds_float32_cosines_of_any_shape():
@@ -60,23 +87,27 @@ def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize)
     for whole, part in zip((counts, rivals, rival_ptr, top), blocks):
         np.testing.assert_array_equal(whole, part)
     np.testing.assert_array_equal(top, top_nodes(images, captions, k=9))  # the ranking top_nodes makes
-    offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
-    assert rival_ptr.tolist() == offsets[ptr].tolist()  # node-major: a node's rivals are one run
-    eligible = np.flatnonzero(np.diff(ptr) > 0)
+    sizes = np.diff(ptr)
+    for v in np.flatnonzero(sizes):  # a node's block: its most listed ranks of all its pairs, rank-major
+        assert rival_ptr[v + 1] - rival_ptr[v] == sizes[v] * counts[ptr[v]:ptr[v + 1], 0].max()
+    eligible = np.flatnonzero(sizes > 0)
     rng = np.random.default_rng(1)
     decided_any = undecided_any = False
     for size in (1, 2, 5, 20, len(eligible)):
         for _ in range(4):
             selected = np.sort(rng.choice(eligible, size, replace=False))
-            pairs = concat_ranges(ptr[selected], np.diff(ptr)[selected])
+            pairs = concat_ranges(ptr[selected], sizes[selected])
             mask = np.zeros(60, bool)
             mask[selected] = True
-            decided, hit = rival_hits(counts[pairs], rivals[concat_ranges(offsets[pairs], counts[pairs, 0])], mask)
             sim = cosine(images[node_images[pairs]].astype(np.float32), captions[selected].astype(np.float32))
-            dense = np.argmax(sim, 1) == np.repeat(np.arange(size), np.diff(ptr)[selected])
-            np.testing.assert_array_equal(hit[decided], dense[decided])
-            decided_any |= decided.any()
-            undecided_any |= (~decided).any()
+            dense = np.argmax(sim, 1) == np.repeat(np.arange(size), sizes[selected])
+            whole = rival_hits(counts[pairs], node_ranks(rivals, rival_ptr, ptr, selected, 5), mask)
+            for depth in (0, 1, 2, 5):  # a prefix of ranks decides a subset, the same way
+                decided, hit = rival_hits(counts[pairs], node_ranks(rivals, rival_ptr, ptr, selected, depth), mask)
+                np.testing.assert_array_equal(hit[decided], dense[decided])
+                assert not (decided & ~whole[0]).any()
+            decided_any |= whole[0].any()
+            undecided_any |= (~whole[0]).any()
     assert decided_any and undecided_any
 
 
@@ -172,3 +203,30 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
             np.testing.assert_array_equal(read_ranges(f["chunked"], starts, lengths, gap),
                                           data[concat_ranges(starts, lengths)])
     reader.close()
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_an_unreadable_graph_image_is_left_out_of_eq5(tmp_path, on_disk):
+    """Its zero row would tie with every node (a hit for the first selected node only); it counts in no X_v."""
+    store, graph = Store(tmp_path / "registry"), small_graph()
+    rng = np.random.default_rng(4)
+    captions = rng.standard_normal((len(graph.wnids), 8))
+    images = captions[np.repeat(np.arange(len(graph.wnids) // 2), 6)] + 0.3 * rng.standard_normal((240, 8))
+    bad = 6  # the first image of node 1, which owns images 6..11
+    with Store.locked(store.label_path("m").parent), LabelWriter(store, graph, "m", 64) as writer:
+        writer.commit_captions(captions)
+        for start in writer.pending():
+            rows = [i for i in range(start, start + 64) if i < 240]
+            writer.commit(start, images[[i for i in rows if i != bad]], {bad - start: "truncated"} if bad in rows else None)
+        writer.finish()
+    labels = GraphLabels(store, graph, embed=lambda texts: [])
+    labels.in_memory_bytes = 0 if on_disk else labels.in_memory_bytes
+    selected = np.array([0, 1, 2])
+    pairs = labels.node_images(selected)
+    assert labels.readable("m", pairs[0]).tolist() == [i != bad for i in pairs[0]]
+    correct, counts = selected_node_hits(labels, "m", selected, pairs)
+    assert counts.tolist() == [6, 5, 6]  # node 1's unreadable image is not among its images
+    own = images[:18] @ captions[:3].T / np.linalg.norm(images[:18], axis=1)[:, None] / np.linalg.norm(captions[:3], axis=1)
+    expected = [(np.argmax(own[6 * v:6 * v + 6], 1) == v)[[i for i in range(6) if 6 * v + i != bad]].sum() for v in range(3)]
+    assert correct.tolist() == expected
+    labels.close()

@@ -92,6 +92,8 @@ class LabelView(Protocol):
 
     def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def readable(self, model_id: str, images: np.ndarray) -> np.ndarray: ...
+
 
 @dataclass
 class SelectionContext:

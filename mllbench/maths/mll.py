@@ -11,8 +11,9 @@ and listed in docs/methods.md):
 - nodes without images carry no label and are never matched.
 
 Eq. 5 at hub scale: a label lists each (image, node) pair's rivals, the nodes that
-may rank at or above the pair's node (:func:`pair_rivals`), node after node; a
-selection reads only its nodes' pairs and decides each one from them
+may rank at or above the pair's node (:func:`pair_rivals`), node after node and rank
+by rank within a node; a selection reads only its nodes' pairs, only as many ranks
+as its size needs (:func:`rival_depth`), and decides each pair from them
 (:func:`rival_hits`). Rivals are split by a margin (:func:`near_margin`) that
 bounds the float32 rounding of any two computations of a cosine, so a decided pair
 is the dense argmax's, bit for bit; near-ties and pairs with more rivals than
@@ -30,7 +31,7 @@ import numpy as np
 # 1.5 % of its images (random labels) are undecided and read densely from scattered rows (~1 s per model on a
 # cold disk); with 32, ~0.02 %. 32 cost 26 MB per model at the paper's scale (4 % of a label).
 TOP_NODES = 32
-RIVALS = 16  # rivals listed per (image, node) pair (pair_rivals): beyond them a pair is scored densely
+RIVALS = 255  # rivals listed per (image, node) pair (pair_rivals), at most: beyond them a pair is scored densely
 TOP_NODES_MIN_WORK = 2**27  # images x selected nodes above which Eq. 5 reads top nodes (2**27: 0.5 GB of float32)
 
 
@@ -163,11 +164,15 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     the rivals are the nodes u != v with sim(x, u) >= sim(x, v) - :func:`near_margin`, by
     (-sim, index), at most ``k``: the first ``definite`` of them exceed sim(x, v) by more
     than the margin (they outrank v in any computation). Returns ``counts`` (pairs, 3) uint8
-    [rivals listed, definite, more than k], ``rivals`` (flat, node after node, pair after
-    pair), ``rival_ptr`` (V + 1): where each node's first pair's rivals start, and each
+    [rivals listed, definite, more than k]; ``rivals``, node after node, each node's block
+    *rank-major*: the pairs' first rivals, then their second ones, ... up to the node's
+    most listed (:func:`rival_block`: entry r of the node's pair j at r x n_v + j), padded with
+    ``len(caption_emb)`` (no node); ``rival_ptr`` (V + 1): where each node's block starts; and each
     image's ``top`` nodes as :func:`top_nodes` ranks them (the same similarities: one matmul
-    for both). Why: Eq. 5 for a selection then reads only its nodes' pairs, one contiguous
-    run per node (:func:`rival_hits`), exactly. Images are scored in blocks of ~``max_bytes``.
+    for both). Why rank-major: a selection of s of V nodes finds a selected rival, if any, within
+    about V / s ranks, so it reads that prefix of its nodes' blocks (:func:`rival_depth`), not
+    every listed rival; a small selection reads deeper, a large one a few ranks.
+    Images are scored in blocks of ~``max_bytes``.
     """
     n_nodes, n_images = len(caption_emb), len(image_emb)
     k = max(0, min(k, n_nodes - 1))
@@ -179,10 +184,10 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     margin = near_margin(np.shape(image_emb)[1])
     captions = l2_normalize(caption_emb)
     counts = np.zeros((len(node_images), 3), np.uint8)
-    dtype = np.uint16 if n_nodes <= 2**16 else np.int32
+    dtype = np.uint16 if n_nodes < 2**16 else np.int32  # n_nodes itself pads
     top = min(top, n_nodes)
     tops = np.empty((n_images, top), dtype)
-    found: list[tuple[np.ndarray, np.ndarray]] = []
+    listed_rivals = np.full((len(node_images), k), n_nodes, dtype)
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, n_images, step):
         lo, hi = np.searchsorted(sorted_images, [start, start + step])
@@ -199,31 +204,59 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
             listed = near & (np.cumsum(near, 1) <= k)
             counts[pairs] = np.stack([listed.sum(1), (listed & (value > own + margin)).sum(1),
                                       near.sum(1) > k], 1)
-            found.append((pairs, first[listed].astype(dtype)))
+            front = np.argsort(~listed, axis=1, kind="stable")[:, :k]  # listed rivals first, in rank order
+            listed_rivals[pairs] = np.where(np.take_along_axis(listed, front, 1),
+                                            np.take_along_axis(first, front, 1), n_nodes)
         if progress:
             progress(min(start + step, n_images), n_images)
-    offsets = np.concatenate([[0], np.cumsum(counts[:, 0], dtype=np.int64)])
-    rivals = np.zeros(int(offsets[-1]), dtype)
-    for pairs, values in found:
-        rivals[concat_ranges(offsets[pairs], counts[pairs, 0])] = values
-    return counts, rivals, offsets[np.asarray(node_ptr)], tops
+    rivals, rival_ptr = rank_major(listed_rivals, counts[:, 0], np.asarray(node_ptr))
+    return counts, rivals, rival_ptr, tops
 
 
-def rival_hits(counts: np.ndarray, rivals: np.ndarray, in_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_major(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rivals, rival_ptr): each node's pairs' rival rows (pairs, k) transposed to rank-major, cut to
+    the node's most listed rivals, concatenated node after node (see :func:`pair_rivals`)."""
+    sizes = np.diff(node_ptr)
+    depth = np.zeros(len(sizes), np.int64)
+    has = sizes > 0
+    depth[has] = np.maximum.reduceat(listed.astype(np.int64), node_ptr[:-1][has]) if has.any() else 0
+    rival_ptr = np.concatenate([[0], np.cumsum(sizes * depth)]).astype(np.int64)
+    rivals = np.empty(int(rival_ptr[-1]), listed_rivals.dtype)
+    for v in np.flatnonzero(depth):
+        rivals[rival_ptr[v]:rival_ptr[v + 1]] = listed_rivals[node_ptr[v]:node_ptr[v + 1], :depth[v]].T.ravel()
+    return rivals, rival_ptr
+
+
+def rival_block(block: np.ndarray, n_pairs: int) -> np.ndarray:
+    """A node's first ranks as read from its rank-major block (r x n_pairs entries): (n_pairs, r)."""
+    return block.reshape(-1, n_pairs).T
+
+
+def rival_depth(n_selected: int, n_nodes: int, unseen: float = 0.02) -> int:
+    """Ranks to read first: enough that a pair with a selected rival shows it there with
+    probability 1 - ``unseen`` if the selection were random (V / s ranks each lower it by 1/e).
+    Only the cost depends on it (pairs left open are read deeper), never a result."""
+    share = min(max(n_selected, 1) / max(n_nodes, 1), 1.0)
+    if share >= 1.0:
+        return 1
+    return int(np.clip(np.ceil(np.log(unseen) / np.log1p(-share)), 1, 255))
+
+
+def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit) per pair, for pairs whose node is selected.
 
-    ``counts`` and ``rivals`` are those of the pairs in question (rivals concatenated in
-    their order); ``in_selected`` a boolean mask of V^Selected over all nodes. A selected
-    definite rival outranks the pair's node: a miss. A selected rival within the margin is
-    a near-tie, and more than the listed rivals an unknown: undecided (score it densely).
-    Otherwise every selected node ranks strictly below: a hit, in any computation.
+    ``counts`` are those of the pairs in question and ``ranks`` (pairs, r) their first r rivals
+    (``len(in_selected)`` pads); ``in_selected`` a boolean mask of V^Selected over all nodes. A
+    selected definite rival outranks the pair's node: a miss. A selected rival within the margin
+    is a near-tie, and more rivals than listed or read an unknown: undecided (read deeper, or
+    score it densely). Otherwise every selected node ranks strictly below: a hit, in any computation.
     """
-    listed = counts[:, 0].astype(np.int64)
-    start = np.cumsum(listed) - listed
-    seen = np.concatenate([[0], np.cumsum(np.asarray(in_selected, bool)[rivals], dtype=np.int64)])
-    cut = start + counts[:, 1]  # definite rivals first, then the near ones
-    beaten = seen[cut] > seen[start]
-    hit = ~beaten & (seen[start + listed] == seen[cut]) & (counts[:, 2] == 0)
+    member = np.append(np.asarray(in_selected, bool), False)[ranks]
+    seen = member.any(axis=1)
+    first = member.argmax(axis=1) if member.shape[1] else np.zeros(len(member), np.int64)
+    beaten = seen & (first < counts[:, 1])  # definite rivals come first, then the near ones
+    all_read = counts[:, 0] <= ranks.shape[1]
+    hit = ~seen & all_read & (counts[:, 2] == 0)
     return beaten | hit, hit
 
 

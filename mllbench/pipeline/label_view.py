@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
 
+import json
+
 import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import concat_ranges, cosine, rival_hits
+from mllbench.maths.mll import RIVALS, concat_ranges, cosine, rival_block, rival_depth, rival_hits
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
 
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
-RIVAL_LAYOUT = 1  # pair_counts / pair_rivals / rival_ptr as mllbench.maths.mll.pair_rivals makes them
+RIVAL_LAYOUT = 2  # pair_counts / pair_rivals / rival_ptr as mllbench.maths.mll.pair_rivals makes them:
+# 1 listed 16 rivals pair after pair; 2 up to 255, rank-major within each node's block
 
 
 def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
@@ -64,6 +67,7 @@ class GraphLabels:
         self._files: dict[str, h5py.File] = {}
         self._memory: dict[str, tuple] = {}
         self._rival_ptr: dict[str, np.ndarray] = {}
+        self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
         self.in_memory_bytes = 256 * 2**20
 
@@ -130,6 +134,17 @@ class GraphLabels:
             image = rows[np.searchsorted(unique, images[part])].astype(np.float32)
             yield cosine(image, caption), image_node[part]
 
+    def readable(self, model_id: str, images: np.ndarray) -> np.ndarray:
+        """Whether each of ``images`` (graph image indices) decoded when the model was labelled: an
+        unreadable image's row is zeros (the label's ``unreadable`` attribute lists it), and Eq. 5
+        leaves it out of its nodes' X_v, numerator and denominator alike."""
+        if model_id not in self._unreadable:
+            listed = json.loads(self._label(model_id).attrs.get("unreadable", "{}") or "{}")
+            refs = set(listed)
+            self._unreadable[model_id] = np.array([i for i, r in enumerate(self.graph.image_refs) if r in refs]
+                                                  if refs else [], np.int64)
+        return ~np.isin(images, self._unreadable[model_id])
+
     def top_nodes(self, model_id: str, images: np.ndarray) -> np.ndarray:
         """Rows ``images`` (any order, repeats allowed) of the label's ``top_nodes`` (see mllbench.maths.mll)."""
         f = self._label(model_id)
@@ -142,7 +157,9 @@ class GraphLabels:
         """Eq. 5 from the label's pair rivals: (decided, hit) per pair of :meth:`node_images` (``selected``),
         exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``).
 
-        Reads each selected node's pairs as one run (3 bytes a pair, 2 a rival), not its images'
+        Reads each selected node's pairs (3 bytes a pair) and the first ranks of their rivals
+        (2 bytes a rival: as many ranks as the selection's size needs, ``rival_depth``; deeper
+        only for the nodes with pairs still open), one run per node, not its images'
         embeddings, which inner nodes scatter over the label. A label held in memory decides
         nothing: scoring it densely reads nothing, and keeps its one dense block bit for bit.
         """
@@ -152,17 +169,40 @@ class GraphLabels:
         if self._small(f):
             return np.zeros(int(sizes.sum()), bool), np.zeros(int(sizes.sum()), bool)
         if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
-            raise MllbenchError(f"the label of {model_id!r} has no pair rivals; run `mllbench label` to update it")
-        ptr = self.graph.node_ptr
-        counts = read_ranges(f["pair_counts"], ptr[selected], sizes, 2**14)  # each node's pairs: one run
+            raise MllbenchError(f"the label of {model_id!r} has no pair rivals of this version; "
+                                "run `mllbench label` to update it")
+        counts = read_ranges(f["pair_counts"], self.graph.node_ptr[selected], sizes, 2**14)  # one run a node
         if model_id not in self._rival_ptr:
             self._rival_ptr[model_id] = f["rival_ptr"][:]
-        rival_ptr = self._rival_ptr[model_id]
-        rivals = read_ranges(f["pair_rivals"], rival_ptr[selected], rival_ptr[selected + 1] - rival_ptr[selected],
-                             2**16)
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
-        return rival_hits(counts, rivals, in_selected)
+        pair_node = np.repeat(np.arange(len(selected)), sizes)
+        ranks = np.zeros((len(pair_node), 0), np.uint16)
+        decided, hit, index = np.zeros(len(pair_node), bool), np.zeros(len(pair_node), bool), np.arange(len(pair_node))
+        lo, hi, open_ = 0, rival_depth(len(selected), int((self.n_images > 0).sum())), np.ones(len(pair_node), bool)
+        while open_.any():  # each round reads further ranks of the nodes with pairs still open, 4x deeper
+            nodes = np.unique(pair_node[open_])
+            pairs = np.isin(pair_node, nodes)
+            more = self._ranks(f["pair_rivals"], self._rival_ptr[model_id], selected[nodes], sizes[nodes], lo, hi)
+            ranks, pair_node, index = np.hstack([ranks[pairs], more]), pair_node[pairs], index[pairs]
+            decided[index], hit[index] = rival_hits(counts[index], ranks, in_selected)
+            open_ = ~decided[index] & (counts[index, 0] > hi)  # rivals listed beyond those read
+            lo, hi = hi, min(4 * hi, RIVALS)
+        return decided, hit
+
+    def _ranks(self, data: h5py.Dataset, rival_ptr: np.ndarray, nodes: np.ndarray, sizes: np.ndarray,
+               lo: int, hi: int) -> np.ndarray:
+        """Ranks [lo, hi) of the rivals of ``nodes``' pairs, as (pairs, hi - lo), padded with no node."""
+        listed = (rival_ptr[nodes + 1] - rival_ptr[nodes]) // np.maximum(sizes, 1)  # each node's ranks stored
+        width = np.clip(np.minimum(listed, hi) - lo, 0, None)
+        flat = read_ranges(data, rival_ptr[nodes] + lo * sizes, width * sizes, 2**14)
+        out = np.full((int(sizes.sum()), hi - lo), len(self.wnids), flat.dtype)
+        row, at = 0, 0
+        for n, w in zip(sizes.tolist(), width.tolist()):
+            if w:
+                out[row:row + n, :w] = rival_block(flat[at:at + n * w], n)
+            row, at = row + n, at + n * w
+        return out
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
@@ -195,3 +235,4 @@ class GraphLabels:
         self._row_files.clear()
         self._memory.clear()
         self._rival_ptr.clear()
+        self._unreadable.clear()
