@@ -48,8 +48,8 @@ class OpenClipModel:
 
         if batch.is_floating_point() and self.input_dtype is not None:
             batch = batch.to(dtype=self.input_dtype)
-        with torch.no_grad(), self._autocast():
-            out = fn(batch.to(self.device))
+        with torch.inference_mode(), self._autocast():
+            out = fn(batch.to(self.device, non_blocking=True))  # from pinned memory: overlaps the copy
             return torch.nn.functional.normalize(out.float(), dim=-1).cpu().numpy()
 
     def _autocast(self):
@@ -68,9 +68,25 @@ class OpenClipModel:
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         import torch
 
-        chunks = [self._run(self.model.encode_image,
-                            torch.stack([self.preprocess(im.convert("RGB")) for im in images[i:i + self.batch_size]]))
-                  for i in range(0, len(images), self.batch_size)]
+        if not images:
+            return np.zeros((0, 0), np.float32)
+        return self.encode_pixels(torch.stack([self.prepare_image(im) for im in images]))
+
+    # shared preprocessing (mllbench.contract.SharedPreprocessing): labeling decodes once per transform
+    @property
+    def preprocess_key(self) -> str | None:
+        """The transform's settings (open_clip builds ``preprocess`` from them alone, with
+        ``image_transform_v2``); None for a model without them (an older open_clip)."""
+        cfg = getattr(self.model.visual, "preprocess_cfg", None)
+        return f"open_clip:{json.dumps(cfg, sort_keys=True, default=str)}" if cfg else None
+
+    def prepare_image(self, image: Any) -> Any:
+        return self.preprocess(image.convert("RGB"))
+
+    def encode_pixels(self, pixels: Any) -> np.ndarray:
+        """Forward passes of ``batch_size`` rows each (as ``encode_images`` batches them)."""
+        chunks = [self._run(self.model.encode_image, pixels[i:i + self.batch_size])
+                  for i in range(0, len(pixels), self.batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -330,6 +346,27 @@ def fingerprint_open_clip(args: dict, base_dir: Path) -> dict:
     return out
 
 
+def preprocess_hint(args: dict, base_dir: Path) -> str | None:
+    """What an entry's preprocessing will be, without loading it: the image size of its model
+    config and the preprocessing settings of its ``local-dir`` config or hub tag. Only groups
+    models for labeling (``mllbench.contract.pixels``); the loaded models' keys decide."""
+    name, pretrained = args["model"], args.get("pretrained")
+    path = local_checkpoint(args, base_dir)
+    if name.startswith("local-dir:"):
+        config = path / "open_clip_config.json"
+        if not config.exists():
+            return None
+        data = json.loads(config.read_text())
+        model_cfg, own = data.get("model_cfg", {}), data.get("preprocess_cfg", {})
+    else:
+        open_clip = import_open_clip()
+        model_cfg = open_clip.get_model_config(name) or {}
+        own = open_clip.get_pretrained_cfg(name, pretrained) if pretrained and path is None else {}
+    keys = ("mean", "std", "interpolation", "resize_mode", "fill_color")
+    size = model_cfg.get("vision_cfg", {}).get("image_size")
+    return json.dumps({"size": size, **{k: own[k] for k in keys if k in own}}, sort_keys=True, default=str)
+
+
 def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
     """The provider factory: hub entry args -> loaded model."""
     open_clip = import_open_clip()
@@ -372,6 +409,7 @@ def load_open_clip(args: dict, base_dir: Path) -> OpenClipModel:
 
 load_open_clip.locate = locate_open_clip
 load_open_clip.fingerprint = fingerprint_open_clip
+load_open_clip.preprocess_key = preprocess_hint
 
 
 @hookimpl

@@ -11,6 +11,7 @@ reader, atomic file writes and the cache root. Built-in plugins import nothing e
 """
 from mllbench.contract.hookspecs import hookimpl, hookspec
 from mllbench.contract.options import REUSE_OPTIONS, Option, ReuseSettings, check_params, check_value
+from mllbench.contract.pixels import SharedPreprocessing, preprocess_key
 from mllbench.contract.selector import FunctionSelector, Selector, as_selector
 from mllbench.core.downloads import cache_root, offline, pinned_files
 from mllbench.core.files import atomic_file, slug, write_json
@@ -27,7 +28,7 @@ CONTRACT_VERSION = 1
 
 __all__ = [
     "CONTRACT_VERSION", "hookimpl", "hookspec", "Option", "REUSE_OPTIONS", "ReuseSettings", "Selector",
-    "FunctionSelector", "as_selector", "check_params", "check_value",
+    "FunctionSelector", "as_selector", "check_params", "check_value", "SharedPreprocessing", "preprocess_key",
     "cache_root", "offline", "pinned_files", "atomic_file", "slug", "write_json",
     "ArtifactStatus", "Captioner", "Embedder", "ImageDataset", "LabelView", "MllbenchError", "ModelInfo",
     "SelectionContext", "TaskInfo", "VisionLanguageModel", "entry_info", "iter_dataset",

@@ -55,9 +55,15 @@ def read_images(load: Callable[[Any], Any], items: Sequence[Any]) -> tuple[list[
         try:
             images.append(load(item))
         except OSError as exc:
-            bad[j] = f"{item}: {exc}"
-            warnings.warn(f"unreadable image {bad[j]} (left out)", UnreadableImage, stacklevel=2)
+            bad[j] = unreadable(item, exc)
     return images, bad
+
+
+def unreadable(item: Any, exc: BaseException | str) -> str:
+    """"item: error", listed (an ``UnreadableImage`` warning): the row of an image that did not decode."""
+    error = f"{item}: {exc}"
+    warnings.warn(f"unreadable image {error} (left out)", UnreadableImage, stacklevel=3)
+    return error
 
 
 def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64,

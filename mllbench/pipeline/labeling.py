@@ -226,13 +226,20 @@ def label_model(store: Store, graph: SemanticGraph, model_id: str,
                 writer.commit_captions(canonical_compute(model.encode_texts, texts))
             if progress:
                 progress(writer.n_done, writer.total)
-            for start in writer.pending():
-                model = model or load_model()  # one encode_images call per batch, as cluster workers make
-                images, bad = read_images(open_image, writer.refs(start))
-                writer.commit(start, model.encode_images(images) if images else np.zeros((0, 0)), bad)
-                if progress:
-                    progress(writer.n_done, writer.total)
+            if writer.pending():
+                encode_pending(writer, model or load_model(), open_image, progress)
             return writer.finish(progress)  # an older label's conversion: a bar over its images
+
+
+def encode_pending(writer: LabelWriter, model: VisionLanguageModel, open_image: Callable[[str], Any],
+                   progress: Progress | None = None) -> None:
+    """The writer's pending batches through ``model.encode_images``, one call per batch, as cluster
+    workers make (the path of a model that shares no preprocessing: ``passes.py``)."""
+    for start in writer.pending():
+        images, bad = read_images(open_image, writer.refs(start))
+        writer.commit(start, model.encode_images(images) if images else np.zeros((0, 0)), bad)
+        if progress:
+            progress(writer.n_done, writer.total)
 
 
 def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: list[bytes],

@@ -1,13 +1,14 @@
-"""The ``local`` executor: labeling and prediction caching in this process, one model at a time;
-and ``missing``, the work any executor does, which the ``ray`` executor shares."""
+"""The ``local`` executor: labeling and prediction caching in this process, models sharing a
+transform labelled in one pass over the images (``passes.py``); and ``missing``, the work any executor does, which the ``ray`` executor shares."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from mllbench.core.types import MllbenchError
+from mllbench.core.types import MllbenchError, VisionLanguageModel
 from mllbench.pipeline.evaluate import predict
 from mllbench.pipeline.labeling import adopt_label, label_is_current, label_model
-from mllbench.pipeline.models import is_out_of_memory, out_of_memory
+from mllbench.pipeline.models import collect, is_out_of_memory, out_of_memory, pass_out_of_memory
+from mllbench.pipeline.passes import DEFAULT_MODELS_PER_PASS, default_workers, label_group, plan
 
 if TYPE_CHECKING:
     from mllbench.pipeline.session import Session
@@ -31,31 +32,59 @@ def missing(session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
 
 
 class LocalExecutor:
-    """In this process, one model loaded at a time."""
+    """In this process: models that share a transform labelled together (``passes.py``: at most
+    ``models_per_pass`` loaded at once, ``decode_workers`` decoding processes), then each model's
+    predictions while it is loaded; a model that shares nothing, one at a time."""
 
-    def __init__(self, **options: Any):
+    def __init__(self, models_per_pass: int = DEFAULT_MODELS_PER_PASS, decode_workers: int | None = None,
+                 **options: Any):
         if options:
-            raise MllbenchError(f"the local executor takes no options (got {', '.join(options)}); "
+            raise MllbenchError(f"the local executor takes no options {', '.join(options)}; "
                                 "use --executor ray for cluster options")
+        if models_per_pass < 1 or (decode_workers is not None and decode_workers < 0):
+            raise MllbenchError(f"--models-per-pass is at least 1 and --decode-workers at least 0 "
+                                f"(got {models_per_pass}, {decode_workers})")
+        self.models_per_pass = models_per_pass
+        self.workers = default_workers() if decode_workers is None else decode_workers
 
     def ensure(self, session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
                labels: bool = True) -> None:
-        """Each model with work left: loaded once, labelled and run on its tasks, then freed."""
-        for model_id, label, todo in missing(session, model_ids, tasks, labels):
+        """Each group of models with work left: labelled together, then run on their tasks, then freed."""
+        work = {model_id: (label, todo) for model_id, label, todo in missing(session, model_ids, tasks, labels)}
+        for group in plan(session, [m for m in work if work[m][0]], self.models_per_pass):
+            loaded: dict[str, VisionLanguageModel] = {}
             try:
-                self._model_work(session, model_id, label, todo)
+                loaded = label_group(session, group, self.workers) if len(group) > 1 else {}
+                for model_id in group:
+                    self._model_work(session, model_id, len(group) == 1, work[model_id][1], loaded.get(model_id))
             except (RuntimeError, MemoryError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                session.release_model()
-                options = session.models.options(model_id)
-                raise MllbenchError(out_of_memory(model_id, session.models.batch_size(model_id),
-                                                  options.get("precision"))) from exc
+                self._out_of_memory(session, group, exc)
+            finally:
+                loaded.clear()
+                collect()
+        for model_id in (m for m in work if not work[m][0]):
+            try:
+                self._model_work(session, model_id, False, work[model_id][1])
+            except (RuntimeError, MemoryError) as exc:
+                self._out_of_memory(session, [model_id], exc)
         session.release_model()
 
     @staticmethod
-    def _model_work(session: "Session", model_id: str, label: bool, todo: list[str]) -> None:
-        """One model's label and predictions, with its own batch size and fingerprint."""
+    def _out_of_memory(session: "Session", group: list[str], exc: BaseException) -> None:
+        """Re-raise ``exc`` unless it is torch running out of memory, which becomes one line naming the fix."""
+        if not is_out_of_memory(exc):
+            raise exc
+        session.release_model()
+        batch = session.models.batch_size(group[0])
+        if len(group) > 1:
+            raise MllbenchError(pass_out_of_memory(group, batch)) from exc
+        raise MllbenchError(out_of_memory(group[0], batch, session.models.options(group[0]).get("precision"))) from exc
+
+    @staticmethod
+    def _model_work(session: "Session", model_id: str, label: bool, todo: list[str],
+                    model: VisionLanguageModel | None = None) -> None:
+        """One model's label (unless its group labelled it) and predictions, with its own batch size
+        and fingerprint; ``model``: the group's copy, already loaded."""
         batch_size, made = session.models.batch_size(model_id), session.models.run_fingerprint(model_id)
         if label:
             graph = session.graph()
@@ -65,7 +94,7 @@ class LocalExecutor:
         for task in todo:
             ds = session.bench.dataset(task)
             update = session.report(f"predict {model_id} on {task}", len(ds))
-            predict(session.store, ds, model_id, session.model(model_id), batch_size, update, made)
+            predict(session.store, ds, model_id, model or session.model(model_id), batch_size, update, made)
 
     def close(self) -> None:
         pass

@@ -51,6 +51,19 @@ class Models:
         device = device or self.options(model_id).get("device") or default_device()
         return {**self.fingerprint(model_id), "device": str(device).split(":")[0]}
 
+    def preprocess_hint(self, model_id: str) -> str | None:
+        """The provider's ``preprocess_key(args, base_dir)`` (``mllbench.contract.pixels``: which models
+        may share decoded images), known without loading; None where the provider has none."""
+        bench = self._session.bench
+        entry = bench.model_entry(model_id)
+        hint = getattr(bench.host.get("model provider", entry.get("provider", "open_clip")), "preprocess_key", None)
+        return None if hint is None else hint({**entry.get("args", {}), **self.options(model_id)}, bench.base_dir)
+
+    def load(self, model_id: str) -> VisionLanguageModel:
+        """A model loaded for the caller to hold (a labeling pass holds several); frees the one in memory."""
+        self.release()
+        return self._session.bench.load_model(model_id, **self.options(model_id))
+
     def get(self, model_id: str) -> VisionLanguageModel:
         """The model, loaded unless it is the one in memory."""
         if self.loaded and self.loaded[0] == model_id:
@@ -63,10 +76,15 @@ class Models:
         """Free the model in memory (and the GPU's cache of it)."""
         if self.loaded is not None:
             self.loaded = None
-            gc.collect()
-            torch = sys.modules.get("torch")
-            if torch is not None and torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            collect()
+
+
+def collect() -> None:
+    """Free the memory of models no longer referenced (and the GPU's cache of them)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def default_device() -> str:
@@ -94,3 +112,10 @@ def out_of_memory(model_id: str, batch_size: int, precision: str | None) -> str:
     amp = "" if precision in ("amp", "fp16") else f" or --model-option {model_id}:precision=amp"
     return (f"{model_id} ran out of memory at batch size {batch_size}: rerun with --batch-size "
             f"{model_id}={smaller}{amp} (labels resume from what was committed)")
+
+
+def pass_out_of_memory(model_ids: list[str], batch_size: int) -> str:
+    """The one line for models labelled together (``passes.py``) running out of memory."""
+    return (f"{len(model_ids)} models labelled together ({', '.join(model_ids)}) ran out of memory at batch size "
+            f"{batch_size}: rerun with --models-per-pass {max(1, len(model_ids) // 2)} or a smaller --batch-size "
+            "(labels resume from what was committed)")
