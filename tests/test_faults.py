@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
 import pytest
 
 import harness
-from mllbench.contract import hookimpl
 from mllbench.core.types import MllbenchError
 from mllbench.pipeline.labeling import LabelWriter, MadeOtherwise, label_is_current, label_model
 from mllbench.pipeline.run import run_method
@@ -20,22 +23,21 @@ from mllbench.pipeline.run import run_method
 pytestmark = pytest.mark.slow
 
 
-@hookimpl
-def register_model_providers(register):
-    """A provider whose models run out of memory on images (as a GPU would), text works."""
-    from mllbench.plugins.openclip_provider import load_open_clip
+OOM_PLUGIN = Path(__file__).resolve().parent / "thirdparty" / "mllbench-oom"  # provider ``oom-test``
 
-    def load(args: dict, base_dir: Path):
-        import torch
 
-        model = load_open_clip(args, base_dir)
-
-        def encode_images(images):
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        model.encode_images = encode_images
-        return model
-
-    register("oom-test", load)
+@pytest.fixture(scope="module")
+def oom_site(tmp_path_factory) -> Iterator[Path]:
+    """tests/thirdparty/mllbench-oom installed as a user installs a plugin (pip, here without an
+    index) into a folder on sys.path: its ``oom-test`` models load through its real entry point."""
+    pytest.importorskip("setuptools")  # the build backend; --no-build-isolation keeps pip off the index
+    work = tmp_path_factory.mktemp("oom-plugin")
+    shutil.copytree(OOM_PLUGIN, work / "src")  # pip builds in the tree: not in the checkout
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--disable-pip-version-check", "--target", str(work / "site"), str(work / "src")], check=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(work / "site"))
+        yield work / "site"
 
 
 def bench(root: Path, broken: bool = False) -> Path:
@@ -69,13 +71,13 @@ def session(path: Path, registry: Path, **fields):
     from mllbench.pipeline.session import Session
     from mllbench.registry.store import Store
 
-    points = harness.builtin_entry_points() + [md.EntryPoint("oom-test", "test_faults", "mllbench")]
+    points = harness.builtin_entry_points() + list(md.distribution("mllbench-oom").entry_points)
     return Session(load_benchmark(build_host(points), str(path)), Store(registry),
                    **{"embedder": "hashing", "batch_size": 4, **fields})
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
+def root(tmp_path_factory, oom_site) -> Path:
     harness.need_open_clip()
     out = tmp_path_factory.mktemp("faults")
     bench(out, broken=True)

@@ -11,30 +11,35 @@ prediction files), so the registry is crash-safe and readable while the
 cluster runs, and a stopped run resumes from what was committed. Ray
 restarts a killed actor and retries its tasks (``max_restarts``,
 ``max_task_retries``); each unit's result arrives once, so nothing is
-written twice. Shards are runs of whole batches on the local loop's batch
+written twice. An error a model raises is not retried: it stops the run
+with one line (``ray_failures``), its traceback kept in the worker's log.
+Workers load plugins as the driver does, by their entry points (installed
+on every node) and the driver's ``MLLBENCH_PLUGINS``. Shards are runs of whole batches on the local loop's batch
 boundaries and call the model exactly as it does, with the same model
 options and torch thread count, so the results are the same floats
 (bitwise for fp32 on CPU).
 
-Ray is imported only here, only when the ``ray`` executor runs.
+Ray is imported only here and in ``ray_failures``, only when the ``ray`` executor runs.
 """
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from mllbench.pipeline.evaluate import batch_similarities, class_embeddings, read_images, task_hash
+from mllbench.pipeline.evaluate import (UnreadableImage, batch_similarities, class_embeddings, read_images,
+                                        task_hash)
 from mllbench.pipeline.labeling import LabelWriter
 from mllbench.registry.store import Store, canonical_compute
 from mllbench.core.types import MllbenchError
 
 from mllbench.pipeline.local import missing
-from mllbench.pipeline.models import is_out_of_memory, out_of_memory
+from mllbench.pipeline.ray_failures import failure_line, kept_in_worker_log
 from mllbench.pipeline.session import Session
 
 # environment the workers need to resolve the benchmark as the driver does (never keys or tokens)
@@ -140,13 +145,14 @@ class ShardWorker:
 
     def run(self, unit: Unit, images: Decoded | None = None) -> list[tuple[np.ndarray, dict[int, str]]]:
         """(array, unreadable) per batch of ``unit``; ``images`` when CPU workers decoded them."""
-        model = self.session.model(unit.model_id)  # frees the previous model on a switch
-        if images is None:
-            images = _decode(self.session, unit)
-        if images is None:
-            return [(array, {}) for array in COMPUTE[unit.kind](self, model, unit, None)]
-        arrays = COMPUTE[unit.kind](self, model, unit, [batch for batch, _ in images])
-        return [(array, bad) for array, (_, bad) in zip(arrays, images)]
+        with kept_in_worker_log():
+            model = self.session.model(unit.model_id)  # frees the previous model on a switch
+            if images is None:
+                images = _decode(self.session, unit)
+            if images is None:
+                return [(array, {}) for array in COMPUTE[unit.kind](self, model, unit, None)]
+            arrays = COMPUTE[unit.kind](self, model, unit, [batch for batch, _ in images])
+            return [(array, bad) for array, (_, bad) in zip(arrays, images)]
 
     def class_text(self, model: Any, unit: Unit) -> np.ndarray:
         """A task's class embeddings, once per (model, task), not per shard."""
@@ -178,9 +184,10 @@ _DECODE_SESSIONS: dict[str, "Session"] = {}
 
 def _decode_task(bench_path: str, unit: Unit) -> Decoded | None:
     """A Ray task body: decode a unit's images on a CPU worker (one session per process)."""
-    if bench_path not in _DECODE_SESSIONS:
-        _DECODE_SESSIONS[bench_path] = _worker_session(bench_path, {})
-    return _decode(_DECODE_SESSIONS[bench_path], unit)
+    with kept_in_worker_log():
+        if bench_path not in _DECODE_SESSIONS:
+            _DECODE_SESSIONS[bench_path] = _worker_session(bench_path, {})
+        return _decode(_DECODE_SESSIONS[bench_path], unit)
 
 
 def local_threads() -> int | None:
@@ -338,35 +345,13 @@ class RayExecutor:
             try:
                 arrays = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
-                raise MllbenchError(self._failure(session, unit, exc)) from exc
+                raise MllbenchError(failure_line(session, unit, exc, self.options.max_retries)) from exc
             commit = commits[(unit.model_id, unit.kind, unit.task)]
             for (start, _), (array, bad) in zip(unit.batches, arrays):
                 commit(start, array, bad)
+                for error in bad.values():  # the worker's warning went to its log: list it here, as locally
+                    warnings.warn(f"unreadable image {error} (left out)", UnreadableImage, stacklevel=2)
             bars[unit.model_id].advance(unit)
-
-
-    def _failure(self, session: "Session", unit: Unit, exc: Exception) -> str:
-        """One line for a failed shard: an out-of-memory names the batch size and flags; another
-        error its own last line (the exception, not Ray's traceback header). Ray retries only
-        dead actors (``max_retries``), not errors a model raises."""
-        if is_out_of_memory(exc):
-            return out_of_memory(unit.model_id, session.models.batch_size(unit.model_id),
-                                 session.models.options(unit.model_id).get("precision"))
-        lines = [line for line in str(getattr(exc, "cause", None) or exc).splitlines() if line.strip()]
-        died = isinstance(exc, import_ray().exceptions.RayActorError)
-        retried = f" after {self.options.max_retries} restarts" if died else ""
-        return (f"a Ray worker failed on {unit.model_id} ({unit.kind}){retried}: {lines[-1] if lines else exc!r}; "
-                f"worker logs: {ray_logs()}; rerun to resume from what was committed")
-
-
-def ray_logs() -> str:
-    """The folder of this Ray session's worker logs (kept by Ray after the run)."""
-    try:
-        from ray._private.worker import _global_node
-
-        return _global_node.get_logs_dir_path()
-    except (ImportError, AttributeError):
-        return "/tmp/ray/session_latest/logs"
 
 
 def _next_unit(queues: dict[str, deque[Unit]], held: list[str | None], i: int) -> Unit | None:
