@@ -14,11 +14,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import h5py
 import numpy as np
 
-from mllbench.host.benchmark import Benchmark
+from mllbench.host.benchmark import SUBSET_MARK, Benchmark, subset_name
+from mllbench.pipeline.cost import ModelWork, Throughput, cost_rows, image_gflops, label_bytes, model_metadata
+from mllbench.pipeline.labeling import label_is_current
 from mllbench.semantic.graph import SemanticGraph, build_graph
-from mllbench.registry.store import Store, load_graph
+from mllbench.registry.store import Store, load_graph, open_checked
 from mllbench.core.types import ArtifactStatus, MllbenchError, TaskInfo
 
 
@@ -35,37 +38,49 @@ class Line:
 
 @dataclass
 class ClassesOnly:
-    """A sample dataset with its classes' WordNet ids and no images, for counting graph nodes."""
+    """A sample dataset with its classes' WordNet ids and ``per_class`` stand-in images of each
+    class (none: for counting graph nodes), no image read."""
 
     info: TaskInfo
     wnids: tuple[str, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    per_class: int = 0
 
     def __len__(self) -> int:
-        return 0
+        return self.per_class * len(self.wnids)
 
     def labels(self) -> np.ndarray:
-        return np.zeros(0, np.int64)
+        return np.repeat(np.arange(len(self.wnids)), self.per_class)
 
 
-def graph_nodes(bench: Benchmark) -> tuple[int, int]:
-    """(graph nodes, WordNet ids of the sample datasets) of this benchmark's construction, from the
-    definition's ``wnids`` alone; raises MllbenchError when a sample dataset's entry lacks them."""
+def definition_graph(bench: Benchmark, images: bool = False) -> tuple[SemanticGraph, int] | None:
+    """(the graph the definition's sample datasets give, their WordNet ids) from the definition alone;
+    with ``images``, each class with its dataset's mean images per class (``n_test`` / classes), or
+    None when an entry lacks ``n_test``. Raises MllbenchError when a sample entry lacks ``wnids``."""
     samples = []
     for entry in bench.samples:
         wnids = entry.get("wnids") or [c.get("wnid", "") for c in entry.get("classes", [])]
         if not any(wnids):
             raise MllbenchError(f"sample dataset {entry['name']!r} lists no wnids in the definition")
-        samples.append(ClassesOnly(TaskInfo(entry["name"], (), "", ""), tuple(wnids)))
-    graph = build_graph(samples, **{k: bench.graph[k] for k in ("ancestors",) if k in bench.graph})
-    return len(graph.wnids), len({w for s in samples for w in s.wnids if w})
+        if images and not entry.get("n_test"):
+            return None
+        per_class = round(entry["n_test"] / len(wnids)) if images else 0
+        samples.append(ClassesOnly(TaskInfo(entry["name"], (), "", ""), tuple(wnids), per_class=per_class))
+    keys = ("ancestors", "images_per_node", "seed") if images else ("ancestors",)
+    graph = build_graph(samples, **{k: bench.graph[k] for k in keys if k in bench.graph})
+    return graph, len({w for s in samples for w in s.wnids if w})
+
+
+def graph_nodes(bench: Benchmark) -> tuple[int, int]:
+    """(graph nodes, WordNet ids of the sample datasets) of this benchmark's construction, from the
+    definition's ``wnids`` alone; raises MllbenchError when a sample dataset's entry lacks them."""
+    graph, classes = definition_graph(bench)
+    return len(graph.wnids), classes
 
 
 def in_registry(store: Store, graph: SemanticGraph | None, model_id: str, tasks: Sequence[str]) -> bool:
     """Whether the registry holds the model's label for the stored graph and its predictions on
     ``tasks``; the files' task versions are checked when the run reads them."""
-    from mllbench.pipeline.labeling import label_is_current
-
     return (graph is not None and label_is_current(store, graph, model_id)
             and all(store.prediction_path(t, model_id).exists() for t in tasks))
 
@@ -151,3 +166,139 @@ def report(bench: Benchmark, store: Store, tasks: Sequence[str], captioner: str,
                 unknown = "" if len(known) in (0, len(group)) else f", {len(group) - len(known)} of unknown size"
                 out.append(f"total {status:8} {kind:8} {len(group):3}  {size}{unknown}")
     return "\n".join(out)
+
+
+class RunWork:
+    """The images a run would encode with each hub model, counted from the definition and the
+    registry alone: the graph's images its label lacks (the registry's graph, else one built from
+    the definition's ``n_test``: an estimate), the test images of target tasks it has not predicted,
+    and, for a selector that reads sample-dataset accuracies (``reads_sample_accuracy``), the
+    sample datasets' images (or their class subsets') it has not predicted. A task's image count
+    is a stored prediction's (any model's), else the definition's ``n_test``, else unknown.
+    Label rows are taken as reusable whatever made them (fingerprints need the models' files)."""
+
+    def __init__(self, bench: Benchmark, store: Store, max_sample_classes: int | None = 100):
+        self.bench, self.store, self.most = bench, store, max_sample_classes
+        self._sizes: dict[str, int | None] = {}
+        self.graph = load_graph(store)
+        self.stored = self.graph is not None  # else the definition's estimate, which no label was made on
+        if not self.stored:
+            self.graph, self.graph_note = self._estimate()
+        else:
+            self.graph_note = "the registry's graph"
+
+    def _estimate(self) -> tuple[SemanticGraph | None, str]:
+        try:
+            built = definition_graph(self.bench, images=True) if self.bench.samples else None
+        except MllbenchError as exc:
+            return None, f"no graph: {exc}"
+        if built is None:
+            return None, "no graph in the registry and a sample dataset without n_test: graph images unknown"
+        return built[0], "no graph in the registry yet: estimated from the sample datasets' n_test per class"
+
+    def images(self, name: str) -> int | None:
+        """Test images of a task, a sample dataset or a sample dataset's class subset."""
+        if name not in self._sizes:
+            self._sizes[name] = self._stored_size(name)
+            if self._sizes[name] is None:
+                self._sizes[name] = self._defined_size(name)
+        return self._sizes[name]
+
+    def _stored_size(self, name: str) -> int | None:
+        folder = self.store.prediction_path(name, "any").parent
+        for path in sorted(folder.glob("*.h5")) if folder.is_dir() else ():
+            with open_checked(path, "prediction cache") as f:
+                return int(f["labels"].shape[0] + f.get("unreadable", np.zeros(0)).shape[0])
+        return None
+
+    def _classes(self, name: str) -> int | None:
+        """A dataset's classes as its entry lists them (asking the dataset would open it)."""
+        entry = self.bench.task_entry(name)
+        return len(entry.get("classnames") or entry.get("classes") or ()) or None
+
+    def _defined_size(self, name: str) -> int | None:
+        base, mark, most = name.partition(SUBSET_MARK)
+        n_test, classes = self.bench.task_entry(base).get("n_test"), self._classes(base)
+        if n_test is None or not mark:
+            return n_test
+        return None if classes is None else round(n_test * int(most) / classes)
+
+    def _predicted(self, name: str, model_id: str) -> bool:
+        return self.store.prediction_path(name, model_id).exists()
+
+    def sample_source(self, name: str, model_id: str) -> str:
+        """Where the model's sample accuracy would be read (``Predictions.sample_source``, on file names)."""
+        classes = self._classes(name)
+        if self.most is None or classes is None or classes <= self.most or self._predicted(name, model_id):
+            return name
+        return subset_name(name, self.most)
+
+    def graph_images(self, model_id: str) -> int | None:
+        """The graph's images the model's label lacks (its partial file's done ones aside)."""
+        graph = self.graph
+        if graph is None:
+            return None
+        if not self.stored:
+            return len(graph.image_refs)
+        if label_is_current(self.store, graph, model_id):
+            return 0
+        have: set[str] = set()
+        if self.store.label_path(model_id).exists():
+            with open_checked(self.store.label_path(model_id), f"label of {model_id}") as f:
+                have = {r.decode() if isinstance(r, bytes) else r for r in f["image_refs"][:]}
+        todo = sum(r not in have for r in graph.image_refs)
+        partial = self.store.label_path(model_id, partial=True)
+        try:
+            with h5py.File(partial, "r") as f:
+                if f.attrs.get("graph_hash") == graph.hash and len(f["done"]) == todo:
+                    todo -= int(f["done"][:].sum())
+        except (OSError, KeyError):  # none, being written (locked) or cut short: all of them to do
+            pass
+        return todo
+
+    def unpredicted(self, names: Sequence[str], model_id: str) -> int | None:
+        sizes = [self.images(n) for n in names if not self._predicted(n, model_id)]
+        return None if None in sizes else sum(sizes)
+
+    def label_gb(self, model_id: str, dim: float | None) -> float | None:
+        """The model's label size once made: its metadata's ``embed_dim``, else its stored label's."""
+        path, graph = self.store.label_path(model_id), self.graph
+        if dim is None and path.exists():
+            with open_checked(path, f"label of {model_id}") as f:
+                dim = f["image_emb"].shape[1]
+        if dim is None or graph is None:
+            return None
+        return label_bytes(len(graph.image_refs), len(graph.wnids), len(graph.node_images), int(dim)) / 1e9
+
+    def models(self, tasks: Sequence[str], samples: bool) -> list[ModelWork]:
+        """A row per hub model; ``samples``: the selector reads sample-dataset accuracies."""
+        gflops, dims = image_gflops(self.bench.models), model_metadata(self.bench.models, "embed_dim")
+        rows = []
+        for m in self.bench.model_ids:
+            sources = [self.sample_source(s["name"], m) for s in self.bench.samples] if samples else []
+            rows.append(ModelWork(m, self.graph_images(m), self.unpredicted(tasks, m), self.unpredicted(sources, m),
+                                  gflops.get(m), self.label_gb(m, dims.get(m))))
+        return rows
+
+
+def cost_report(bench: Benchmark, store: Store, tasks: Sequence[str], method: str, throughput: str | None,
+                max_sample_classes: int | None = 100) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """The dry run's cost table: (title, header, rows with a total row, notes saying what it assumes)."""
+    samples = bool(getattr(bench.host.selector(method), "reads_sample_accuracy", False))
+    work = RunWork(bench, store, max_sample_classes)
+    rate = Throughput.parse(throughput, image_gflops(bench.models))
+    head, rows = cost_rows(work.models(tasks, samples), rate)
+    graph = work.graph
+    shape = f": {len(graph.wnids):,} nodes, {len(graph.image_refs):,} images" if graph is not None else ""
+    notes = [f"throughput assumed: {rate.tflops:.1f} TFLOP/s effective on one {rate.device}, from {rate.source} "
+             "(GFLOPs per image: the definition's image_gflops, else gflops, else flops_b; "
+             "--assume-throughput TFLOPS|throughput.json changes it)",
+             "not counted: decoding and preprocessing on the CPU (docs/performance.md, paper-scale rehearsal), "
+             "the text towers (class names, node captions) and loading the weights",
+             f"graph: {work.graph_note}{shape}",
+             "label GB: float16 embeddings of the graph's images and node captions (embed_dim) and their "
+             "pairs' rivals; sample images: " + (f"{method} reads sample-dataset accuracies" if samples
+                                                 else f"{method} reads no sample-dataset accuracies")]
+    title = (f"cost of `run -m {method}` on {bench.name!r} ({len(tasks)} target tasks): the images each model "
+             "would encode (graph, target and sample-dataset images), its time and its label's size")
+    return title, head, rows, notes
