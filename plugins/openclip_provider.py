@@ -77,7 +77,11 @@ class OpenClipModel:
     def preprocess_key(self) -> str | None:
         """The transform's settings (open_clip builds ``preprocess`` from them alone, with
         ``image_transform_v2``); None for a model without them (an older open_clip)."""
-        cfg = getattr(self.model.visual, "preprocess_cfg", None)
+        cfg = dict(getattr(self.model.visual, "preprocess_cfg", None) or {})
+        size = cfg.get("size")
+        if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1] \
+                and cfg.get("resize_mode", "shortest") in ("shortest", "squash"):
+            cfg["size"] = size[0]  # a ResNet's 224 and a ViT's (224, 224): one transform (open_clip's image_transform)
         return f"open_clip:{json.dumps(cfg, sort_keys=True, default=str)}" if cfg else None
 
     def prepare_image(self, image: Any) -> Any:

@@ -63,12 +63,17 @@ def test_outputs_exist_and_say_random_weights(quick):
     assert results == [f"{m}/k{k}" for m in ("inb", "mll", "modelgpt") for k in (1, 3)]
 
 
-def test_throughput_rows_count_one_decode_per_image_and_model(quick):
-    rows = json.loads((quick / "out" / "throughput.json").read_text())
+def test_throughput_rows_count_decodes_per_model_alone_and_per_transform_in_one_pass(quick):
+    throughput = json.loads((quick / "out" / "throughput.json").read_text())
+    rows, passed = throughput["one_at_a_time"], throughput["one_pass"]
     assert [r["model"] for r in rows] == list(SIZES["quick"].models)
     for r in rows:
-        assert r["decodes"] == r["n_images"] > 0  # the product decodes every graph image once per model today
+        assert r["decodes"] == r["n_images"] > 0  # a model labelled alone decodes every graph image
         assert r["label_ips"] > 0 and r["raw_ips"] > 0
+    transforms = {r["transform"] for r in rows}  # the quick three share open_clip's 224-px OpenAI transform
+    assert len(transforms) == 1 and passed["groups"] == [list(SIZES["quick"].models)]
+    assert passed["decodes"] == passed["n_images"] * len(transforms)  # one pass: once per transform
+    assert "| RN50, ViT-B-32, coca_ViT-B-32 |" in (quick / "out" / "summary.md").read_text()
 
 
 def test_checkpoints_are_the_hub_layout_with_the_tags_preprocessing(quick):

@@ -59,16 +59,24 @@ class Clock:
 
 class Opens:
     """An audit hook counting files opened under ``root`` while ``on``: every image the
-    sources decode is read by opening its file (imagefolder) or its shard (wds)."""
+    sources decode is read by opening its file (imagefolder) or its shard (wds). The count is
+    in shared memory, so the data-loader workers labeling forks (``passes.py``) add to it."""
 
     def __init__(self, root: Path):
-        self.root, self.on, self.count = str(root.resolve()), False, 0
+        import multiprocessing
+
+        self.root, self.on, self._count = str(root.resolve()), False, multiprocessing.Value("q", 0)
+
+    @property
+    def count(self) -> int:
+        return self._count.value
 
     def __call__(self, event: str, args: tuple) -> None:
         if self.on and event == "open" and args:
             path = os.fspath(args[0]) if isinstance(args[0], (str, os.PathLike)) else ""
             if isinstance(path, str) and os.path.abspath(path).startswith(self.root):
-                self.count += 1
+                with self._count.get_lock():
+                    self._count.value += 1
 
 
 def reset_peak_rss() -> None:

@@ -94,3 +94,43 @@ def steps(rows: Sequence[tuple[str, float, float | None, float | None]]) -> str:
     total = [sum(row[i] or 0 for row in rows) for i in (1, 2)]
     return markdown(["step", "wall s", "CPU s", "peak RSS GB"], body + [["total", fmt(total[0], 1), fmt(total[1], 1),
                                                                           None]])
+
+
+def pass_rate(reports: Sequence[Sequence[list[float]]], n_images: int) -> float:
+    """A group's images/s in a pass: from the report after its first batch (every member has
+    committed it: the cold batch left out) to its last report; all of it with one batch only."""
+    after_first = [next((t for t, done in r if done > 0), r[-1][0]) for r in reports]
+    start, end = max(after_first), max(r[-1][0] for r in reports)
+    first_done = min(next((done for _, done in r if done > 0), 0) for r in reports)
+    if end > start and n_images > first_done:
+        return (n_images - first_done) / (end - start)
+    begin = min(r[0][0] for r in reports)
+    return n_images / (end - begin)
+
+
+def one_pass(results: Sequence[dict], passed: dict) -> str:
+    """Per group of models labelled together (`mllbench label`): its pass against the sum of its
+    models' image towers alone and against labeling them one at a time; then the decodes."""
+    by_model = {r["model"]: r for r in results}
+    n = passed["n_images"]
+    rows = []
+    for group in passed["groups"]:
+        label = pass_rate([passed["reports"][m] for m in group], n)
+        forward = 1 / sum(1 / by_model[m]["raw_ips"] for m in group)
+        single = 1 / sum(1 / by_model[m]["label_ips"] for m in group)
+        rows.append([", ".join(m.split("/")[0] for m in group), by_model[group[0]]["pixels"], len(group), fmt(label),
+                     fmt(forward), fmt(label / forward), fmt(single), fmt(label / single)])
+    transforms = len({by_model[m]["transform"] for m in passed["models"]})
+    single_decodes = sum(r["decodes"] for r in results)
+    notes = [f"- `mllbench label` on every model at once: groups of at most {passed['models_per_pass']} models "
+             f"sharing a transform, {passed['decode_workers']} decode worker(s), batch {passed['batch_size']}; "
+             f"{fmt(passed['wall_s'], 1)} s wall (captions, images, label assembly), peak RSS "
+             f"{fmt(passed['peak_rss_gb'])} GB. img/s of the group (an image counts once, all its models done) "
+             "after the first batch; forward alone: 1 / sum over the group of each tower's s/img; "
+             "one at a time: 1 / sum of each model's labeling s/img (the table above).",
+             f"- decodes: {passed['decodes']} in the pass for {len(passed['models'])} models x {n} graph images "
+             f"({transforms} distinct transform(s): one decode per transform is {transforms * n}); "
+             f"one model at a time: {single_decodes}."]
+    headers = ["models (one pass)", "px", "n", "pass img/s", "forward img/s", "pass / forward", "one at a time img/s",
+               "speed-up"]
+    return markdown(headers, rows) + "\n\n" + "\n".join(notes)
