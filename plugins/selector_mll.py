@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Sequence
 
@@ -16,6 +17,8 @@ from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, 
                                transfer_matrix)
 
 ALTERNATIVES = 3  # next-best nodes shown per class by ``explain``
+READERS = 2  # labels whose pair rivals are read at once (integer work only: the dense similarities,
+# whose float results BLAS may make depend on threading, are computed one label at a time)
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -26,19 +29,19 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
     return l2_normalize(np.stack([l2_normalize(flat[a:b]).mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
-def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
-                       pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+                       decided_hits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 5's (hits, images) per selected node for one model.
 
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
-    selected nodes' pairs are read); the pairs they leave undecided (near-ties, nodes
+    selected nodes' pairs are read; ``decided_hits``: what it returned, when read already); the pairs they leave undecided (near-ties, nodes
     beyond the listed rivals, a label held in memory) are scored densely. Images the label
     lists as unreadable count in neither the hits nor the images.
     """
     images, image_node = pairs
     readable = labels.readable(model_id, images)  # an image that did not decode is in no X_v
-    decided, hit = labels.decided_hits(model_id, selected)
+    decided, hit = decided_hits if decided_hits is not None else labels.decided_hits(model_id, selected)
     correct, dense = np.bincount(image_node, weights=hit & readable, minlength=len(selected)), ~decided & readable
     if dense.any():
         for sim, node in labels.similarity_blocks(model_id, selected, pairs=(images[dense], image_node[dense])):
@@ -72,8 +75,10 @@ class MLL(Selector):
     def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
         """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
         pairs = ctx.labels.node_images(selected)
-        evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs)  # one model's label at a time
-                    for model in ctx.models]
+        with ThreadPoolExecutor(READERS) as pool:  # reading rivals waits on the disk and numpy, not the GIL
+            decided = list(pool.map(lambda model: ctx.labels.decided_hits(model.id, selected), ctx.models))
+        evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs, found)  # dense: one label at a time
+                    for model, found in zip(ctx.models, decided)]
         p_v = np.stack([precision_from_hits(*e) for e in evidence])
         return reuse_metric(class_precision(p_v, z), float({**self.defaults, **ctx.params}["alpha"])), evidence
 

@@ -7,8 +7,8 @@ from test_top_nodes import small_graph, write_label
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
-from mllbench.maths.mll import (concat_ranges, cosine, near_margin, pair_rivals, rival_block, rival_depth,
-                                rival_hits, top_nodes)
+from mllbench.maths.mll import (concat_ranges, cosine, near_margin, pair_rivals, rank_tiles, rival_depth,
+                                rival_hits, tile_offsets, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
 from mllbench.pipeline.rowio import RowFile
@@ -27,30 +27,35 @@ def test_rival_hits_by_hand():
     pad = 5  # no node
     ranks = np.array([[pad, pad, pad], [3, 1, pad], [2, 4, pad], [4, pad, pad], [4, pad, pad], [4, 0, 1]])
     selected = np.array([False, True, True, False, False])
-    decided, hit = rival_hits(counts, ranks, selected)
+    decided, hit, deeper = rival_hits(counts, ranks, selected)
     assert decided.tolist() == [True, False, True, False, True, True]
     assert hit.tolist() == [True, False, False, False, True, False]
-    decided, hit = rival_hits(counts, ranks[:, :1], selected)  # the first rank read: pairs with more stay open
+    assert not deeper.any()
+    decided, hit, deeper = rival_hits(counts, ranks[:, :1], selected)  # the first rank read: pairs with more stay open
     assert decided.tolist() == [True, False, True, False, True, False]
     assert hit.tolist() == [True, False, False, False, True, False]
+    assert deeper.tolist() == [False, True, False, False, False, True]  # pair 1: its near rival is unread
+    decided, hit, deeper = rival_hits(counts[5:], ranks[5:, 1:], selected, start=1)  # then the next ranks
+    assert (decided.tolist(), hit.tolist(), deeper.tolist()) == ([True], [False], [False])
     assert rival_hits(counts[:1], ranks[:1, :0], selected)[1].tolist() == [True]  # nothing to read: a hit
 
 
 def test_rival_depth_reads_fewer_ranks_for_larger_selections():
-    depths = [rival_depth(s, 9055) for s in (1, 50, 500, 5000, 9055)]
-    assert depths == sorted(depths, reverse=True) and depths[0] == 255 and depths[-1] == 1
-    assert (1 - 500 / 9055) ** depths[2] <= 0.02 < (1 - 500 / 9055) ** (depths[2] - 1)
+    assert [rival_depth(s, 9055) for s in (1, 50, 500, 5000, 9055)] == [255, 182, 19, 2, 1]
 
 
-def node_ranks(rivals, rival_ptr, ptr, selected, depth):
-    """The first ``depth`` ranks of the selected nodes' pairs, read from the rank-major blocks."""
+def node_ranks(rivals, node_ranks_, ptr, selected, depth, k=5):
+    """The first ``depth`` ranks of the selected nodes' pairs, read from the tiles as stored."""
+    sizes, bounds = np.diff(ptr), rank_tiles(k)
+    offsets = tile_offsets(sizes, node_ranks_, bounds)
     out = []
     for v in selected:
-        n = ptr[v + 1] - ptr[v]
-        block = np.full((n, depth), len(rival_ptr) - 1, rivals.dtype)
-        stored = rival_block(rivals[rival_ptr[v]:rival_ptr[v + 1]], n) if n else block[:, :0]
-        block[:, :min(depth, stored.shape[1])] = stored[:, :depth]
-        out.append(block)
+        block = np.full((sizes[v], k), len(sizes), rivals.dtype)
+        for t in range(len(bounds) - 1):
+            if node_ranks_[v] > bounds[t]:
+                width = bounds[t + 1] - bounds[t]
+                block[:, bounds[t]:bounds[t + 1]] = rivals[offsets[t, v]:offsets[t, v] + sizes[v] * width].reshape(-1, width)
+        out.append(block[:, :depth])
     return np.concatenate(out)
 
 
@@ -82,14 +87,17 @@ def synthetic(quantize: float | None, seed: int = 0):
 @pytest.mark.parametrize("quantize", [None, 2.0])
 def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize):
     images, captions, ptr, node_images = synthetic(quantize)
-    counts, rivals, rival_ptr, top = pair_rivals(images, captions, ptr, node_images, k=5, top=9)
+    counts, rivals, held, top = pair_rivals(images, captions, ptr, node_images, k=5, top=9)
     blocks = pair_rivals(images, captions, ptr, node_images, k=5, max_bytes=4 * 60 * 7, top=9)  # 7 images a block
-    for whole, part in zip((counts, rivals, rival_ptr, top), blocks):
+    for whole, part in zip((counts, rivals, held, top), blocks):
         np.testing.assert_array_equal(whole, part)
     np.testing.assert_array_equal(top, top_nodes(images, captions, k=9))  # the ranking top_nodes makes
     sizes = np.diff(ptr)
-    for v in np.flatnonzero(sizes):  # a node's block: its most listed ranks of all its pairs, rank-major
-        assert rival_ptr[v + 1] - rival_ptr[v] == sizes[v] * counts[ptr[v]:ptr[v + 1], 0].max()
+    assert rank_tiles(5).tolist() == [0, 4, 5] and rank_tiles(255).tolist() == [0, 4, 8, 16, 32, 64, 128, 255]
+    for v in np.flatnonzero(sizes):  # a node stores the tiles its most listed rival reaches into
+        most = counts[ptr[v]:ptr[v + 1], 0].max()
+        assert held[v] == (0 if most == 0 else 4 if most <= 4 else 5)
+    assert len(rivals) == sum(sizes[v] * held[v] for v in range(len(sizes)))
     eligible = np.flatnonzero(sizes > 0)
     rng = np.random.default_rng(1)
     decided_any = undecided_any = False
@@ -101,9 +109,10 @@ def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize)
             mask[selected] = True
             sim = cosine(images[node_images[pairs]].astype(np.float32), captions[selected].astype(np.float32))
             dense = np.argmax(sim, 1) == np.repeat(np.arange(size), sizes[selected])
-            whole = rival_hits(counts[pairs], node_ranks(rivals, rival_ptr, ptr, selected, 5), mask)
+            whole = rival_hits(counts[pairs], node_ranks(rivals, held, ptr, selected, 5), mask)
+            assert not whole[2].any()  # every listed rival read
             for depth in (0, 1, 2, 5):  # a prefix of ranks decides a subset, the same way
-                decided, hit = rival_hits(counts[pairs], node_ranks(rivals, rival_ptr, ptr, selected, depth), mask)
+                decided, hit, _ = rival_hits(counts[pairs], node_ranks(rivals, held, ptr, selected, depth), mask)
                 np.testing.assert_array_equal(hit[decided], dense[decided])
                 assert not (decided & ~whole[0]).any()
             decided_any |= whole[0].any()
@@ -136,7 +145,7 @@ def test_an_older_label_is_converted_once_without_a_model(tmp_path):
     store, graph = Store(tmp_path / "registry"), small_graph()
     write_label(store, graph, "m", seed=3)
     path = store.label_path("m")
-    keys = ("image_emb", "caption_emb", "top_nodes", "pair_counts", "pair_rivals", "rival_ptr")
+    keys = ("image_emb", "caption_emb", "top_nodes", "pair_counts", "pair_rivals", "rival_ranks")
     with h5py.File(path, "a") as f:
         before = {k: f[k][:] for k in keys}
         for key in keys[3:]:  # as labels were before pair rivals
@@ -193,7 +202,7 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
         f.create_dataset("compressed", data=data, chunks=(256, 7), compression="gzip")
     rows = np.unique(np.random.default_rng(1).integers(0, 3000, 400))
     reader = RowFile(str(path))
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "a") as f:
         for name in ("chunked", "contiguous"):
             for pick in (rows, np.arange(3000), np.array([0, 255, 256, 2999]), np.zeros(0, np.int64)):
                 np.testing.assert_array_equal(reader.rows(f[name], pick), data[pick])
@@ -202,6 +211,11 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
         for gap in (0, 5, 10**6):  # ranges read apart, some merged, all in one slice
             np.testing.assert_array_equal(read_ranges(f["chunked"], starts, lengths, gap),
                                           data[concat_ranges(starts, lengths)])
+        np.testing.assert_array_equal(reader.ranges(f["contiguous"], starts, lengths), data[concat_ranges(starts, lengths)])
+        flat = f.create_dataset("flat", data=data.reshape(-1))  # 1-D, as pair rivals are
+        f.flush()
+        np.testing.assert_array_equal(reader.ranges(flat, starts * 7, lengths * 7), data.reshape(-1)[concat_ranges(starts * 7, lengths * 7)])
+        assert reader.ranges(f["chunked"], starts, lengths) is None  # chunks: h5py reads it
     reader.close()
 
 

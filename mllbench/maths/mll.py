@@ -32,6 +32,7 @@ import numpy as np
 # cold disk); with 32, ~0.02 %. 32 cost 26 MB per model at the paper's scale (4 % of a label).
 TOP_NODES = 32
 RIVALS = 255  # rivals listed per (image, node) pair (pair_rivals), at most: beyond them a pair is scored densely
+RANK_TILES = (0, 4, 8, 16, 32, 64, 128)  # where the tiles of rivals' ranks start (rank_tiles)
 TOP_NODES_MIN_WORK = 2**27  # images x selected nodes above which Eq. 5 reads top nodes (2**27: 0.5 GB of float32)
 
 
@@ -164,18 +165,17 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     the rivals are the nodes u != v with sim(x, u) >= sim(x, v) - :func:`near_margin`, by
     (-sim, index), at most ``k``: the first ``definite`` of them exceed sim(x, v) by more
     than the margin (they outrank v in any computation). Returns ``counts`` (pairs, 3) uint8
-    [rivals listed, definite, more than k]; ``rivals``, node after node, each node's block
-    *rank-major*: the pairs' first rivals, then their second ones, ... up to the node's
-    most listed (:func:`rival_block`: entry r of the node's pair j at r x n_v + j), padded with
-    ``len(caption_emb)`` (no node); ``rival_ptr`` (V + 1): where each node's block starts; and each
-    image's ``top`` nodes as :func:`top_nodes` ranks them (the same similarities: one matmul
-    for both). Why rank-major: a selection of s of V nodes finds a selected rival, if any, within
-    about V / s ranks, so it reads that prefix of its nodes' blocks (:func:`rival_depth`), not
-    every listed rival; a small selection reads deeper, a large one a few ranks.
+    [rivals listed, definite, more than k]; ``rivals`` in tiles of ranks (:func:`tile_layout`,
+    padded with ``len(caption_emb)``, no node), ``node_ranks`` (V,): the ranks each node stores;
+    and each image's ``top`` nodes as :func:`top_nodes` ranks them (the same similarities: one
+    matmul for both). Why tiles of ranks: a selection of s of V nodes finds a selected rival, if
+    any, within about V / s ranks, so it reads the first tiles of its nodes (:func:`rival_depth`),
+    not every listed rival, a small selection deeper, a large one a few ranks; and a tile of
+    many selected nodes is a few long reads, not one per node.
     Images are scored in blocks of ~``max_bytes``.
     """
     n_nodes, n_images = len(caption_emb), len(image_emb)
-    k = max(0, min(k, n_nodes - 1))
+    k = rivals_listed(n_nodes, k)
     if k > 255:
         raise ValueError("at most 255 rivals per pair (counts are uint8)")
     pair_node = np.repeat(np.arange(n_nodes), np.diff(node_ptr))
@@ -209,55 +209,75 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
                                             np.take_along_axis(first, front, 1), n_nodes)
         if progress:
             progress(min(start + step, n_images), n_images)
-    rivals, rival_ptr = rank_major(listed_rivals, counts[:, 0], np.asarray(node_ptr))
-    return counts, rivals, rival_ptr, tops
+    rivals, node_ranks = tile_layout(listed_rivals, counts[:, 0], np.asarray(node_ptr), k)
+    return counts, rivals, node_ranks, tops
 
 
-def rank_major(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rivals, rival_ptr): each node's pairs' rival rows (pairs, k) transposed to rank-major, cut to
-    the node's most listed rivals, concatenated node after node (see :func:`pair_rivals`)."""
+def rivals_listed(n_nodes: int, k: int = RIVALS) -> int:
+    """Rivals listed per pair at most on a graph of ``n_nodes``: ``k``, or every other node."""
+    return max(0, min(k, n_nodes - 1))
+
+
+def rank_tiles(k: int) -> np.ndarray:
+    """The rank ranges of the stored rivals when up to ``k`` are listed: [0, 4), [4, 8), [8, 16), ...,
+    [128, k): a selection reads whole tiles, the first few for a large selection, all for a small one."""
+    return np.array([b for b in RANK_TILES if b < k] + [k], np.int64)
+
+
+def tile_offsets(sizes: np.ndarray, node_ranks: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(tiles, V + 1): where tile t of node v starts in ``pair_rivals`` (node v's pairs x tile width,
+    if the node stores that tile: its ``node_ranks`` reach past the tile's start)."""
+    widths = np.diff(bounds)
+    held = (np.asarray(node_ranks, np.int64)[None, :] > bounds[:-1, None]) * widths[:, None] * np.asarray(sizes)[None, :]
+    ends = np.cumsum(held.reshape(-1)).reshape(held.shape)
+    return np.concatenate([ends[:, :1] - held[:, :1], ends], axis=1)
+
+
+def tile_layout(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rivals, node_ranks): tile after tile (:func:`rank_tiles`), node after node within a tile, pair
+    after pair within a node (each pair's ranks of the tile, padded beyond its listed ones); a node
+    stores the tiles up to its most listed rivals (``node_ranks``, a tile bound)."""
     sizes = np.diff(node_ptr)
-    depth = np.zeros(len(sizes), np.int64)
+    bounds = rank_tiles(k)
+    most = np.zeros(len(sizes), np.int64)
     has = sizes > 0
-    depth[has] = np.maximum.reduceat(listed.astype(np.int64), node_ptr[:-1][has]) if has.any() else 0
-    rival_ptr = np.concatenate([[0], np.cumsum(sizes * depth)]).astype(np.int64)
-    rivals = np.empty(int(rival_ptr[-1]), listed_rivals.dtype)
-    for v in np.flatnonzero(depth):
-        rivals[rival_ptr[v]:rival_ptr[v + 1]] = listed_rivals[node_ptr[v]:node_ptr[v + 1], :depth[v]].T.ravel()
-    return rivals, rival_ptr
+    if has.any():
+        most[has] = np.maximum.reduceat(listed.astype(np.int64), node_ptr[:-1][has])
+    node_ranks = bounds[np.searchsorted(bounds, most)] * (most > 0)
+    pair_ranks = np.repeat(node_ranks, sizes)
+    tiles = [listed_rivals[pair_ranks > lo, lo:hi].reshape(-1) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return np.concatenate(tiles) if tiles else listed_rivals[:0, 0], node_ranks.astype(np.uint8)
 
 
-def rival_block(block: np.ndarray, n_pairs: int) -> np.ndarray:
-    """A node's first ranks as read from its rank-major block (r x n_pairs entries): (n_pairs, r)."""
-    return block.reshape(-1, n_pairs).T
-
-
-def rival_depth(n_selected: int, n_nodes: int, unseen: float = 0.02) -> int:
-    """Ranks to read first: enough that a pair with a selected rival shows it there with
-    probability 1 - ``unseen`` if the selection were random (V / s ranks each lower it by 1/e).
-    Only the cost depends on it (pairs left open are read deeper), never a result."""
+def rival_depth(n_selected: int, n_nodes: int) -> int:
+    """Ranks to read first: V / s, the ranks within which a pair of a random selection of s of V
+    nodes shows a selected rival, when it has one, with probability 1 - 1/e. Nodes with pairs still
+    open then read the next tile, and so on (``LabelView.decided_hits``): a node is read about as
+    deep as its hardest pair needs, within a factor 2. Only the cost depends on it, never a result."""
     share = min(max(n_selected, 1) / max(n_nodes, 1), 1.0)
-    if share >= 1.0:
-        return 1
-    return int(np.clip(np.ceil(np.log(unseen) / np.log1p(-share)), 1, 255))
+    return int(np.clip(np.ceil(1.0 / share), 1, 255))
 
 
-def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit) per pair, for pairs whose node is selected.
+def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray,
+               start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit, deeper) per pair, for pairs whose node is
+    selected; ``deeper``: undecided only for want of ranks beyond those read.
 
-    ``counts`` are those of the pairs in question and ``ranks`` (pairs, r) their first r rivals
-    (``len(in_selected)`` pads); ``in_selected`` a boolean mask of V^Selected over all nodes. A
+    ``counts`` are those of the pairs in question and ``ranks`` (pairs, r) their rivals of ranks
+    [``start``, ``start`` + r) (``len(in_selected)`` pads), read after ranks [0, ``start``) showed
+    none of them a selected rival; ``in_selected`` a boolean mask of V^Selected over all nodes. A
     selected definite rival outranks the pair's node: a miss. A selected rival within the margin
     is a near-tie, and more rivals than listed or read an unknown: undecided (read deeper, or
     score it densely). Otherwise every selected node ranks strictly below: a hit, in any computation.
     """
     member = np.append(np.asarray(in_selected, bool), False)[ranks]
     seen = member.any(axis=1)
-    first = member.argmax(axis=1) if member.shape[1] else np.zeros(len(member), np.int64)
+    first = start + (member.argmax(axis=1) if member.shape[1] else np.zeros(len(member), np.int64))
     beaten = seen & (first < counts[:, 1])  # definite rivals come first, then the near ones
-    all_read = counts[:, 0] <= ranks.shape[1]
+    all_read = counts[:, 0] <= start + ranks.shape[1]
     hit = ~seen & all_read & (counts[:, 2] == 0)
-    return beaten | hit, hit
+    return beaten | hit, hit, ~seen & ~all_read
 
 
 def precision_from_hits(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:

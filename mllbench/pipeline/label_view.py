@@ -12,14 +12,14 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import RIVALS, concat_ranges, cosine, rival_block, rival_depth, rival_hits
+from mllbench.maths.mll import concat_ranges, cosine, rival_depth, rival_hits, tile_offsets
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
 
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
-RIVAL_LAYOUT = 2  # pair_counts / pair_rivals / rival_ptr as mllbench.maths.mll.pair_rivals makes them:
-# 1 listed 16 rivals pair after pair; 2 up to 255, rank-major within each node's block
+RIVAL_LAYOUT = 3  # pair_counts / pair_rivals / rival_ranks as mllbench.maths.mll.pair_rivals makes them:
+# 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, in tiles of ranks (tile_layout)
 
 
 def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
@@ -66,7 +66,7 @@ class GraphLabels:
         self._graph_hash = graph.hash  # hashing the graph costs ~3 ms: once, not per file
         self._files: dict[str, h5py.File] = {}
         self._memory: dict[str, tuple] = {}
-        self._rival_ptr: dict[str, np.ndarray] = {}
+        self._rival_tiles: dict[str, tuple] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
         self.in_memory_bytes = 256 * 2**20
@@ -157,9 +157,9 @@ class GraphLabels:
         """Eq. 5 from the label's pair rivals: (decided, hit) per pair of :meth:`node_images` (``selected``),
         exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``).
 
-        Reads each selected node's pairs (3 bytes a pair) and the first ranks of their rivals
-        (2 bytes a rival: as many ranks as the selection's size needs, ``rival_depth``; deeper
-        only for the nodes with pairs still open), one run per node, not its images'
+        Reads each selected node's pairs (3 bytes a pair) and the first tiles of their rivals' ranks
+        (2 bytes a rival: the tiles up to ``rival_depth`` ranks, then the next tile of the nodes
+        with pairs still open, and so on), not its images'
         embeddings, which inner nodes scatter over the label. A label held in memory decides
         nothing: scoring it densely reads nothing, and keeps its one dense block bit for bit.
         """
@@ -171,37 +171,42 @@ class GraphLabels:
         if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
             raise MllbenchError(f"the label of {model_id!r} has no pair rivals of this version; "
                                 "run `mllbench label` to update it")
-        counts = read_ranges(f["pair_counts"], self.graph.node_ptr[selected], sizes, 2**14)  # one run a node
-        if model_id not in self._rival_ptr:
-            self._rival_ptr[model_id] = f["rival_ptr"][:]
+        counts = self._ranges(model_id, f["pair_counts"], self.graph.node_ptr[selected], sizes)  # 3 bytes a pair
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
+        bounds = self._tiles(model_id, f)[0]
         pair_node = np.repeat(np.arange(len(selected)), sizes)
-        ranks = np.zeros((len(pair_node), 0), np.uint16)
-        decided, hit, index = np.zeros(len(pair_node), bool), np.zeros(len(pair_node), bool), np.arange(len(pair_node))
-        lo, hi, open_ = 0, rival_depth(len(selected), int((self.n_images > 0).sum())), np.ones(len(pair_node), bool)
-        while open_.any():  # each round reads further ranks of the nodes with pairs still open, 4x deeper
+        first_pair = np.cumsum(sizes) - sizes
+        decided, hit, open_ = np.zeros(len(pair_node), bool), np.zeros(len(pair_node), bool), np.arange(len(pair_node))
+        depth = rival_depth(len(selected), int((self.n_images > 0).sum()))
+        lo, hi = 0, int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))  # first: the tiles up to ``depth``
+        while len(open_):  # then the next tile of the nodes with pairs still open
             nodes = np.unique(pair_node[open_])
-            pairs = np.isin(pair_node, nodes)
-            more = self._ranks(f["pair_rivals"], self._rival_ptr[model_id], selected[nodes], sizes[nodes], lo, hi)
-            ranks, pair_node, index = np.hstack([ranks[pairs], more]), pair_node[pairs], index[pairs]
-            decided[index], hit[index] = rival_hits(counts[index], ranks, in_selected)
-            open_ = ~decided[index] & (counts[index, 0] > hi)  # rivals listed beyond those read
-            lo, hi = hi, min(4 * hi, RIVALS)
+            more = self._tile_ranks(model_id, f["pair_rivals"], selected[nodes], sizes[nodes], lo, hi)
+            at = np.searchsorted(nodes, pair_node[open_])  # each open pair's row in ``more``
+            rows = (np.cumsum(sizes[nodes]) - sizes[nodes])[at] + open_ - first_pair[pair_node[open_]]
+            decided[open_], hit[open_], deeper = rival_hits(counts[open_], more[rows], in_selected, int(bounds[lo]))
+            open_, lo, hi = open_[deeper], hi, hi + 1
         return decided, hit
 
-    def _ranks(self, data: h5py.Dataset, rival_ptr: np.ndarray, nodes: np.ndarray, sizes: np.ndarray,
-               lo: int, hi: int) -> np.ndarray:
-        """Ranks [lo, hi) of the rivals of ``nodes``' pairs, as (pairs, hi - lo), padded with no node."""
-        listed = (rival_ptr[nodes + 1] - rival_ptr[nodes]) // np.maximum(sizes, 1)  # each node's ranks stored
-        width = np.clip(np.minimum(listed, hi) - lo, 0, None)
-        flat = read_ranges(data, rival_ptr[nodes] + lo * sizes, width * sizes, 2**14)
-        out = np.full((int(sizes.sum()), hi - lo), len(self.wnids), flat.dtype)
-        row, at = 0, 0
-        for n, w in zip(sizes.tolist(), width.tolist()):
-            if w:
-                out[row:row + n, :w] = rival_block(flat[at:at + n * w], n)
-            row, at = row + n, at + n * w
+    def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tile bounds, each tile's node offsets (tiles, V + 1), ranks each node stores) of a label's
+        pair rivals (``mllbench.maths.mll.tile_layout``): 9 kB read per label, the rest computed."""
+        if model_id not in self._rival_tiles:
+            bounds, ranks = np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_ranks"][:]
+            self._rival_tiles[model_id] = (bounds, tile_offsets(self.n_images, ranks, bounds), ranks)
+        return self._rival_tiles[model_id]
+
+    def _tile_ranks(self, model_id: str, data: h5py.Dataset, nodes: np.ndarray, sizes: np.ndarray,
+                    lo: int, hi: int) -> np.ndarray:
+        """Tiles [lo, hi) of the rivals of ``nodes``' pairs, as (pairs, ranks of those tiles), padded
+        with no node where a node stores fewer."""
+        bounds, offsets, ranks = self._tiles(model_id, data.file)
+        out = np.full((int(sizes.sum()), int(bounds[hi] - bounds[lo])), len(self.wnids), data.dtype)
+        for t in range(lo, hi):
+            width, held = int(bounds[t + 1] - bounds[t]), ranks[nodes] > bounds[t]
+            flat = self._ranges(model_id, data, offsets[t, nodes[held]], sizes[held] * width)
+            out[np.repeat(held, sizes), bounds[t] - bounds[lo]:bounds[t + 1] - bounds[lo]] = flat.reshape(-1, width)
         return out
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
@@ -226,6 +231,14 @@ class GraphLabels:
                 return out
         return read_rows(data, rows)
 
+    def _ranges(self, model_id: str, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """``data``'s ranges concatenated, straight from the file where it is contiguous (not through
+        HDF5, whose 64 kB sieve buffer reads a small slice 30x over), else by :func:`read_ranges`."""
+        if model_id not in self._row_files:
+            self._row_files[model_id] = RowFile(data.file.filename)
+        out = self._row_files[model_id].ranges(data, starts, lengths)
+        return read_ranges(data, starts, lengths, 2**14) if out is None else out
+
     def close(self) -> None:
         for f in self._files.values():
             f.close()
@@ -234,5 +247,5 @@ class GraphLabels:
             rows.close()
         self._row_files.clear()
         self._memory.clear()
-        self._rival_ptr.clear()
+        self._rival_tiles.clear()
         self._unreadable.clear()

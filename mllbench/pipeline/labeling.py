@@ -4,8 +4,8 @@ A label stores what makes any s^v_{m,x} computable without the model: the
 model's embedding of every graph image and of every node caption (float16).
 That is O((images + nodes) x d), not the dense images x nodes matrix: at the
 paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
-per model instead of ~12 GB. It also stores, node after node, each (image, node)
-pair's rivals (``pair_counts``, ``pair_rivals``, ``rival_ptr``: see
+per model instead of ~12 GB. It also stores each (image, node)
+pair's rivals (``pair_counts``, ``pair_rivals`` in tiles of ranks, ``rival_ranks``: see
 ``mllbench.maths.mll.pair_rivals``), from which a selection reads Eq. 5's argmax for
 its own nodes' pairs alone, one contiguous run per node, instead of the images'
 embeddings that inner nodes scatter over the label; and each image's ``TOP_NODES``
@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
-from mllbench.maths.mll import TOP_NODES, pair_rivals
+from mllbench.maths.mll import TOP_NODES, pair_rivals, rank_tiles, rivals_listed
 # the reading side; GraphLabels, read_rows, read_ranges importable from here as before
 from mllbench.pipeline.label_view import (RIVAL_LAYOUT, SIM_BLOCK_BYTES, GraphLabels,  # noqa: F401
                                          read_ranges, read_rows)
@@ -273,11 +273,11 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
         f["caption_emb"] = captions
-        counts, rivals, rival_ptr, top = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
-                                                     max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
+        counts, rivals, node_ranks, top = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
+                                                      max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
         f["top_nodes"] = top
-        f.attrs["rival_layout"] = RIVAL_LAYOUT
-        f["pair_counts"], f["pair_rivals"], f["rival_ptr"] = counts, rivals, rival_ptr
+        f.attrs["rival_layout"], f.attrs["rival_tiles"] = RIVAL_LAYOUT, rank_tiles(rivals_listed(len(captions)))
+        f["pair_counts"], f["pair_rivals"], f["rival_ranks"] = counts, rivals, node_ranks
 
 
 def unreadable_refs(graph: SemanticGraph, old: h5py.File | None, part: h5py.File) -> dict[str, str]:
