@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from harness import make_tiny_models, tiny_session
 
+from mllbench.host.benchmark import load_benchmark
+from mllbench.host.plugins import get_host
 from mllbench.pipeline.evaluate import UnreadableImage
 from mllbench.pipeline.local import LocalExecutor
 from mllbench.registry.store import Store
@@ -88,6 +90,12 @@ def one_at_a_time(mixed_json, tmp_path_factory):
     registry = tmp_path_factory.mktemp("single")
     session, decodes = labelled(mixed_json, registry, models_per_pass=1, workers=0)
     return registry, decodes.count, len(session.graph().image_refs)
+
+
+def test_the_benchmark_hints_which_models_share_a_transform_without_loading_them(mixed_json):
+    bench = load_benchmark(get_host(), str(mixed_json))
+    hints = {m: bench.model_preprocess_hint(m, device="cpu") for m in (*SHARED, OTHER)}
+    assert hints["tiny0"] == hints["tiny1"] != hints[OTHER] is not None
 
 
 def test_a_pass_with_decode_workers_labels_bit_for_bit_as_one_model_at_a_time(mixed_json, one_at_a_time, tmp_path):

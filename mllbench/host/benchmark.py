@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Protocol, Sequence
 
@@ -27,55 +27,16 @@ from mllbench.core.types import (ImageDataset, LabelView, MllbenchError, ModelIn
                                  entry_info)
 from mllbench.host.lovm import PUBLISHED, ScoreTable, definition_parts, lovm_dir, read_lovm
 from mllbench.host.plugins import Host
+from mllbench.host.subsets import SUBSET_MARK, ClassSubset, class_subset, subset_name  # noqa: F401 - also from here
 from mllbench.maths.ranking import top
 
 
 MODEL_SETTINGS = ("device", "precision", "batch_size")  # set per model (definition, CLI) or per session
-SUBSET_MARK = "#classes"  # "<sample dataset>#classes<most>": its seeded class subset, as a task of its own
 
 
 def short_hash(obj: Any) -> str:
     """A 12-hex content key of JSON-able data: what results, graphs and definitions are named by."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def class_subset(task: str, n_classes: int, most: int | None) -> np.ndarray:
-    """The seeded subset of at most ``most`` of a sample dataset's ``n_classes`` classes (all when
-    ``most`` is None or not fewer): a function of the task's name, so a Ray worker draws the same."""
-    if most is None or n_classes <= most:
-        return np.arange(n_classes)
-    rng = np.random.default_rng(int(hashlib.sha256(task.encode()).hexdigest()[:8], 16))
-    return np.sort(rng.choice(n_classes, most, replace=False))
-
-
-def subset_name(task: str, most: int) -> str:
-    """The name of a sample dataset's class subset (``Benchmark.dataset`` opens it): ModelGPT's
-    targets are predicted and cached on the subset alone, not on the whole dataset."""
-    return f"{task}{SUBSET_MARK}{most}"
-
-
-class ClassSubset:
-    """A dataset's images of some of its classes, labelled 0..k-1 in the order of ``classes``
-    (sorted): its class embeddings and similarities are the whole dataset's columns ``classes``
-    on these images, so its accuracy is the whole predictions' accuracy among those classes."""
-
-    def __init__(self, base: ImageDataset, name: str, classes: np.ndarray):
-        labels = base.labels()
-        self._rows = np.flatnonzero(np.isin(labels, classes))
-        self._labels = np.searchsorted(classes, labels[self._rows])
-        self.info = replace(base.info, name=name, classnames=tuple(base.info.classnames[i] for i in classes))
-        self.wnids = None if base.wnids is None else tuple(base.wnids[i] for i in classes)
-        self.metadata = base.metadata
-        self._base = base
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image(self, index: int) -> Any:
-        return self._base.image(int(self._rows[index]))
 
 
 class Runner(Protocol):
@@ -144,10 +105,16 @@ class Benchmark(ABC):
         raise MllbenchError(f"unknown model {model_id!r} in benchmark {self.name!r}; "
                             "see `mllbench models`")
 
-    def load_model(self, model_id: str, **options: Any) -> VisionLanguageModel:
+    def provider(self, model_id: str, options: Mapping[str, Any]) -> tuple[str, Callable, dict]:
+        """A model's provider name, its factory (whose optional ``fingerprint``, ``preprocess_key``
+        and ``locate`` are attributes) and the entry's args with ``options``."""
         entry = self.model_entry(model_id)
-        factory = self.host.get("model provider", entry.get("provider", "open_clip"))
-        return factory({**entry.get("args", {}), **options}, self.base_dir)
+        name = entry.get("provider", "open_clip")
+        return name, self.host.get("model provider", name), {**entry.get("args", {}), **options}
+
+    def load_model(self, model_id: str, **options: Any) -> VisionLanguageModel:
+        _, factory, args = self.provider(model_id, options)
+        return factory(args, self.base_dir)
 
     def model_settings(self, model_id: str, defaults: Mapping[str, Any],
                        overrides: Mapping[str, Any] | None = None) -> dict:
@@ -165,13 +132,18 @@ class Benchmark(ABC):
     def model_fingerprint(self, model_id: str, **options: Any) -> dict:
         """How the model computes with ``options``, from its provider's ``fingerprint(args, base_dir)``
         (no model loaded); a provider without one is described by its entry's args."""
-        entry = self.model_entry(model_id)
-        provider = entry.get("provider", "open_clip")
-        args = {**entry.get("args", {}), **options}
-        fingerprint = getattr(self.host.get("model provider", provider), "fingerprint", None)
+        provider, factory, args = self.provider(model_id, options)
+        fingerprint = getattr(factory, "fingerprint", None)
         if fingerprint is not None:
             return {"provider": provider, **fingerprint(args, self.base_dir)}
         return {"provider": provider, "args": {k: v for k, v in args.items() if k not in ("device", "batch_size")}}
+
+    def model_preprocess_hint(self, model_id: str, **options: Any) -> str | None:
+        """Which models may share decoded images when labelled (``mllbench.contract.pixels``), from the
+        provider's ``preprocess_key(args, base_dir)`` (no model loaded); None where it has none."""
+        _, factory, args = self.provider(model_id, options)
+        hint = getattr(factory, "preprocess_key", None)
+        return None if hint is None else hint(args, self.base_dir)
 
     def task_entry(self, name: str) -> dict:
         for entry in self.targets + self.samples:

@@ -52,12 +52,8 @@ class Models:
         return {**self.fingerprint(model_id), "device": str(device).split(":")[0]}
 
     def preprocess_hint(self, model_id: str) -> str | None:
-        """The provider's ``preprocess_key(args, base_dir)`` (``mllbench.contract.pixels``: which models
-        may share decoded images), known without loading; None where the provider has none."""
-        bench = self._session.bench
-        entry = bench.model_entry(model_id)
-        hint = getattr(bench.host.get("model provider", entry.get("provider", "open_clip")), "preprocess_key", None)
-        return None if hint is None else hint({**entry.get("args", {}), **self.options(model_id)}, bench.base_dir)
+        """Which models may share decoded images (``Benchmark.model_preprocess_hint``) with its settings."""
+        return self._session.bench.model_preprocess_hint(model_id, **self.options(model_id))
 
     def load(self, model_id: str) -> VisionLanguageModel:
         """A model loaded for the caller to hold (a labeling pass holds several); frees the one in memory."""
