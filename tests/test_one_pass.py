@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from harness import make_tiny_models, tiny_session
 
+from mllbench.cli.base import State
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
 from mllbench.pipeline.evaluate import UnreadableImage
@@ -128,9 +129,20 @@ def test_a_kill_mid_pass_resumes_each_model_from_its_own_file(mixed_json, one_at
     assert_same_labels(single, tmp_path)
 
 
-def test_models_per_pass_and_decode_workers_are_checked(cli, tiny_json, registry):
-    code, out = cli("-b", tiny_json, "--registry", str(registry), "label", "--models-per-pass", "0")
-    assert code == 2 and "--models-per-pass" in out
-    code, out = cli("-b", tiny_json, "--registry", str(registry), "label", "--executor", "ray",
+@pytest.mark.parametrize("command", ["label", "run"])
+def test_models_per_pass_and_decode_workers_are_checked(cli, tiny_json, registry, command):
+    code, out = cli(command, "--help")
+    assert code == 0 and "--models-per-pass" in out and "--decode-workers" in out
+    code, out = cli("-b", tiny_json, "--registry", str(registry), command, "--models-per-pass", "0")
+    assert code == 2 and "Error: Invalid value for '--models-per-pass'" in out and "Traceback" not in out
+    code, out = cli("-b", tiny_json, "--registry", str(registry), command, "--executor", "ray",
                     "--decode-workers", "2")
-    assert code != 0 and "local executor's" in out and "Traceback" not in out
+    errors = [line for line in out.splitlines() if line.strip()]
+    assert code == 2 and len(errors) == 1 and "--decode-workers are the local executor's" in errors[0]
+    assert not registry.exists()  # refused before anything ran
+
+
+def test_the_local_executor_gets_its_flags(tiny_json, registry):
+    state = State(tiny_json, str(registry), True, {})
+    state.use_executor("local", models_per_pass=3, decode_workers=0, ray_address=None)
+    assert (state.session.executor.models_per_pass, state.session.executor.workers) == (3, 0)

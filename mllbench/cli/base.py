@@ -64,9 +64,13 @@ class State:
             yield
 
     def use_executor(self, executor: str, **options) -> None:
-        """Run models with the named executor (``pipeline/executors.py``); ``ray_x`` options are Ray's ``x``."""
+        """Run models with the named executor (``pipeline/executors.py``); ``ray_x`` options are Ray's ``x``,
+        ``LOCAL_OPTIONS`` the local executor's (refused with another, rather than left unused)."""
         from mllbench.pipeline.executors import make_executor
 
+        if executor != "local" and any(options.get(k) is not None for k in LOCAL_OPTIONS):
+            raise MllbenchError(f"{' and '.join(LOCAL_OPTIONS.values())} are the local executor's; drop them "
+                                f"with --executor {executor}")
         self.session.executor = make_executor(executor, **{k.removeprefix("ray_"): v for k, v in options.items()})
 
 
@@ -298,11 +302,19 @@ def experiments_folder(state: State) -> Path:
     return Path("mllbench-out") / state.bench.name
 
 
+# the local executor's options (pipeline/local.py), by parameter name: their flags
+LOCAL_OPTIONS = {"models_per_pass": "--models-per-pass", "decode_workers": "--decode-workers"}
+
 # where models run, for the commands that run them (label, run): pipeline/executors.py
 executor_options = with_options([
     click.option("--executor", default="local", show_default=True,
-                 help="Where models run: local (this process, one model at a time) or ray (a Ray cluster, "
+                 help="Where models run: local (this process; models sharing a transform labelled in one pass) or ray (a Ray cluster, "
                  "`pip install 'mllbench[ray]'`; this process stays the registry's only writer)."),
+    click.option("--models-per-pass", type=click.IntRange(min=1), default=None,
+                 help="Local executor: models that share an image transform labelled together, each image decoded "
+                 "once for all of them; at most this many loaded at once (memory). Default: 4; 1: one at a time."),
+    click.option("--decode-workers", type=click.IntRange(min=0), default=None,
+                 help="Local executor: processes decoding images ahead of the models. Default: CPUs - 1, at most 4."),
     click.option("--ray-address", default=None, help="Ray cluster: 'auto' joins the one `ray start --head` "
                  "started here, ray://HOST:10001 a remote head. Default: RAY_ADDRESS, else a new local Ray."),
     click.option("--ray-workers", type=int, default=None, help="Model workers (Ray actors; each holds one model "

@@ -7,7 +7,6 @@ import json
 import click
 
 from mllbench.cli.base import State, benchmark_here, cli, console, executor_options
-from mllbench.core.types import MllbenchError
 
 
 def plugin_listing(state: State) -> list[dict]:
@@ -117,19 +116,10 @@ def tasks(state: State):
 @benchmark_here
 @click.option("--models", "model_spec", default="all", show_default=True, help="'all' or comma-separated model ids.")
 @executor_options
-@click.option("--models-per-pass", type=click.IntRange(min=1), default=None,
-              help="Local executor: models that share an image transform labelled together, each image decoded "
-              "once for all of them; at most this many loaded at once (memory). Default: 4; 1: one at a time.")
-@click.option("--decode-workers", type=click.IntRange(min=0), default=None,
-              help="Local executor: processes decoding images ahead of the models. Default: CPUs - 1, at most 4.")
 @click.pass_obj
-def label(state: State, model_spec: str, models_per_pass: int | None, decode_workers: int | None, **executor):
+def label(state: State, model_spec: str, **executor):
     """Label hub models on the semantic graph (resumable; only what is missing)."""
-    local = {"models_per_pass": models_per_pass, "decode_workers": decode_workers}
-    if executor["executor"] != "local" and any(v is not None for v in local.values()):
-        raise MllbenchError("--models-per-pass and --decode-workers are the local executor's; drop them "
-                            "with --executor ray")
-    state.use_executor(**executor, **local)
+    state.use_executor(**executor)
     session = state.session
     ids = [m["id"] for m in session.bench.models] if model_spec == "all" else model_spec.split(",")
     for i in ids:
