@@ -175,7 +175,9 @@ def test_unreadable_images_are_listed_left_out_and_the_run_completes(root, tmp_p
     assert result["fingerprints"]["tiny0"]["precision"] == "fp32"
 
 
-def test_an_out_of_memory_is_one_line_naming_model_batch_and_flag(root, tmp_path, monkeypatch):
+def test_an_out_of_memory_is_one_line_naming_model_batch_flag_and_error(root, tmp_path, monkeypatch):
+    from mllbench_oom import MESSAGE  # the plugin's error text (oom_site installed it)
+
     monkeypatch.setenv("MLLBENCH_PLUGINS", harness.builtin_plugins() + ",oom-test")
     s = session(root / "b.json", tmp_path / "reg")
     with pytest.raises(MllbenchError) as err:
@@ -184,3 +186,4 @@ def test_an_out_of_memory_is_one_line_naming_model_batch_and_flag(root, tmp_path
     assert "\n" not in message
     assert "oomy ran out of memory at batch size 4" in message and "--batch-size oomy=2" in message
     assert "--model-option oomy:precision=amp" in message
+    assert message.endswith(f"; the error: OutOfMemoryError: {MESSAGE}")  # torch's own text

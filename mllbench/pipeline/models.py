@@ -102,6 +102,17 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return False
 
 
+def error_said(exc: BaseException) -> str:
+    """An error in one line, for a message that quotes it: the original exception's type and first
+    line (``exc``'s, or a Ray task error's ``cause``); Ray's own errors (a dead actor) are a
+    traceback under a header, so theirs is its last line, the exception."""
+    cause = getattr(exc, "cause", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    if cause is exc and type(exc).__module__.startswith("ray."):
+        return lines[-1] if lines else repr(exc)
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
 def out_of_memory(model_id: str, batch_size: int, precision: str | None) -> str:
     """The one line an out-of-memory becomes: the model, its batch size and the flags to change."""
     smaller = max(1, batch_size // 2)

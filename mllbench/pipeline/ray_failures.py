@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 from mllbench.core.types import MllbenchError
-from mllbench.pipeline.models import is_out_of_memory, out_of_memory
+from mllbench.pipeline.models import error_said, is_out_of_memory, out_of_memory
 
 if TYPE_CHECKING:
     from mllbench.pipeline.ray_executor import Unit
@@ -41,7 +41,7 @@ def failure_line(session: "Session", unit: "Unit", exc: Exception, max_retries: 
     cause = getattr(exc, "cause", None)
     if isinstance(cause, MllbenchError):  # a user error names its own fix
         return f"on a Ray worker ({unit.model_id}): {cause}"
-    said, log = worker_said(exc), worker_log(exc)
+    said, log = error_said(exc), worker_log(exc)
     if is_out_of_memory(exc):
         line = out_of_memory(unit.model_id, session.models.batch_size(unit.model_id),
                              session.models.options(unit.model_id).get("precision"))
@@ -50,17 +50,6 @@ def failure_line(session: "Session", unit: "Unit", exc: Exception, max_retries: 
     retried = f" after {max_retries} restarts" if died else ""
     return (f"a Ray worker failed on {unit.model_id} ({unit.kind}){retried}: {said}; its log: {log}; "
             "rerun to resume from what was committed")
-
-
-def worker_said(exc: Exception) -> str:
-    """The worker's own error in one line: the original exception's type and first line (a task
-    error's ``cause``); else the last line of Ray's text, the exception under its traceback."""
-    cause = getattr(exc, "cause", None)
-    if cause is not None:
-        first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
-        return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else repr(exc)
 
 
 def worker_log(exc: Exception) -> str:
