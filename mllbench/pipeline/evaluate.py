@@ -60,10 +60,16 @@ def read_images(load: Callable[[Any], Any], items: Sequence[Any]) -> tuple[list[
 
 
 def unreadable(item: Any, exc: BaseException | str) -> str:
-    """"item: error", listed (an ``UnreadableImage`` warning): the row of an image that did not decode."""
+    """"item: error", listed (``list_unreadable``): the row of an image that did not decode."""
     error = f"{item}: {exc}"
-    warnings.warn(f"unreadable image {error} (left out)", UnreadableImage, stacklevel=3)
+    list_unreadable(error, stacklevel=4)
     return error
+
+
+def list_unreadable(error: str, stacklevel: int = 2) -> None:
+    """The ``UnreadableImage`` warning of an image left out; the Ray driver lists its workers' too
+    (theirs went to the worker logs), so a run says the same wherever its images were read."""
+    warnings.warn(f"unreadable image {error} (left out)", UnreadableImage, stacklevel=stacklevel)
 
 
 def zero_shot(model: VisionLanguageModel, ds: ImageDataset, batch_size: int = 64,

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from mllbench.pipeline.evaluate import (UnreadableImage, batch_similarities, class_embeddings, read_images,
+from mllbench.pipeline.evaluate import (batch_similarities, class_embeddings, list_unreadable, read_images,
                                         task_hash)
 from mllbench.pipeline.labeling import LabelWriter
 from mllbench.registry.store import Store, canonical_compute
@@ -350,7 +349,7 @@ class RayExecutor:
             for (start, _), (array, bad) in zip(unit.batches, arrays):
                 commit(start, array, bad)
                 for error in bad.values():  # the worker's warning went to its log: list it here, as locally
-                    warnings.warn(f"unreadable image {error} (left out)", UnreadableImage, stacklevel=2)
+                    list_unreadable(error, stacklevel=3)
             bars[unit.model_id].advance(unit)
 
 
