@@ -8,7 +8,7 @@ from test_top_nodes import small_graph, write_label
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
 from mllbench.maths.mll import (concat_ranges, cosine, near_margin, pair_rivals, rank_tiles, rival_depth,
-                                rival_hits, tile_offsets, top_nodes)
+                                rival_hits, rival_offsets, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
 from mllbench.pipeline.rowio import RowFile
@@ -44,17 +44,17 @@ def test_rival_depth_reads_fewer_ranks_for_larger_selections():
     assert [rival_depth(s, 9055) for s in (1, 50, 500, 5000, 9055)] == [255, 182, 19, 2, 1]
 
 
-def node_ranks(rivals, node_ranks_, ptr, selected, depth, k=5):
+def node_ranks(rivals, held, ptr, selected, depth, k=5):
     """The first ``depth`` ranks of the selected nodes' pairs, read from the tiles as stored."""
     sizes, bounds = np.diff(ptr), rank_tiles(k)
-    offsets = tile_offsets(sizes, node_ranks_, bounds)
+    starts = rival_offsets(sizes, held)
     out = []
     for v in selected:
         block = np.full((sizes[v], k), len(sizes), rivals.dtype)
-        for t in range(len(bounds) - 1):
-            if node_ranks_[v] > bounds[t]:
-                width = bounds[t + 1] - bounds[t]
-                block[:, bounds[t]:bounds[t + 1]] = rivals[offsets[t, v]:offsets[t, v] + sizes[v] * width].reshape(-1, width)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if held[v] > lo:
+                first = starts[v] + sizes[v] * lo
+                block[:, lo:hi] = rivals[first:first + sizes[v] * (hi - lo)].reshape(-1, hi - lo)
         out.append(block[:, :depth])
     return np.concatenate(out)
 
@@ -97,7 +97,7 @@ def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize)
     for v in np.flatnonzero(sizes):  # a node stores the tiles its most listed rival reaches into
         most = counts[ptr[v]:ptr[v + 1], 0].max()
         assert held[v] == (0 if most == 0 else 4 if most <= 4 else 5)
-    assert len(rivals) == sum(sizes[v] * held[v] for v in range(len(sizes)))
+    assert len(rivals) == sum(sizes[v] * held[v] for v in range(len(sizes)))  # node after node: no gap
     eligible = np.flatnonzero(sizes > 0)
     rng = np.random.default_rng(1)
     decided_any = undecided_any = False

@@ -165,13 +165,14 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     the rivals are the nodes u != v with sim(x, u) >= sim(x, v) - :func:`near_margin`, by
     (-sim, index), at most ``k``: the first ``definite`` of them exceed sim(x, v) by more
     than the margin (they outrank v in any computation). Returns ``counts`` (pairs, 3) uint8
-    [rivals listed, definite, more than k]; ``rivals`` in tiles of ranks (:func:`tile_layout`,
-    padded with ``len(caption_emb)``, no node), ``node_ranks`` (V,): the ranks each node stores;
+    [rivals listed, definite, more than k]; ``rivals`` node after node, in tiles of ranks
+    (:func:`tile_layout`, padded with ``len(caption_emb)``, no node), ``node_ranks`` (V,): the
+    ranks each node stores;
     and each image's ``top`` nodes as :func:`top_nodes` ranks them (the same similarities: one
     matmul for both). Why tiles of ranks: a selection of s of V nodes finds a selected rival, if
     any, within about V / s ranks, so it reads the first tiles of its nodes (:func:`rival_depth`),
-    not every listed rival, a small selection deeper, a large one a few ranks; and a tile of
-    many selected nodes is a few long reads, not one per node.
+    not every listed rival, a small selection deeper, a large one a few ranks, each node's first
+    tiles in one run, and each tile of many nodes picked without a loop per node.
     Images are scored in blocks of ~``max_bytes``.
     """
     n_nodes, n_images = len(caption_emb), len(image_emb)
@@ -224,30 +225,32 @@ def rank_tiles(k: int) -> np.ndarray:
     return np.array([b for b in RANK_TILES if b < k] + [k], np.int64)
 
 
-def tile_offsets(sizes: np.ndarray, node_ranks: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """(tiles, V + 1): where tile t of node v starts in ``pair_rivals`` (node v's pairs x tile width,
-    if the node stores that tile: its ``node_ranks`` reach past the tile's start)."""
-    widths = np.diff(bounds)
-    held = (np.asarray(node_ranks, np.int64)[None, :] > bounds[:-1, None]) * widths[:, None] * np.asarray(sizes)[None, :]
-    ends = np.cumsum(held.reshape(-1)).reshape(held.shape)
-    return np.concatenate([ends[:, :1] - held[:, :1], ends], axis=1)
-
-
 def tile_layout(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndarray,
                 k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rivals, node_ranks): tile after tile (:func:`rank_tiles`), node after node within a tile, pair
-    after pair within a node (each pair's ranks of the tile, padded beyond its listed ones); a node
-    stores the tiles up to its most listed rivals (``node_ranks``, a tile bound)."""
+    """(rivals, node_ranks): node after node; within a node, tile after tile of ranks
+    (:func:`rank_tiles`); within a tile, pair after pair (each pair's ranks of the tile, padded
+    beyond its listed ones). A node stores the tiles up to its most listed rivals (``node_ranks``, a
+    tile bound), so its first tiles are one contiguous run (:func:`rival_offsets`)."""
     sizes = np.diff(node_ptr)
     bounds = rank_tiles(k)
     most = np.zeros(len(sizes), np.int64)
     has = sizes > 0
     if has.any():
         most[has] = np.maximum.reduceat(listed.astype(np.int64), node_ptr[:-1][has])
-    node_ranks = bounds[np.searchsorted(bounds, most)] * (most > 0)
+    node_ranks = bounds[np.searchsorted(bounds, most)]
+    start = rival_offsets(sizes, node_ranks)
+    rivals = np.empty(int(start[-1]), listed_rivals.dtype)
     pair_ranks = np.repeat(node_ranks, sizes)
-    tiles = [listed_rivals[pair_ranks > lo, lo:hi].reshape(-1) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    return np.concatenate(tiles) if tiles else listed_rivals[:0, 0], node_ranks.astype(np.uint8)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        held = node_ranks > lo
+        rivals[concat_ranges(start[:-1][held] + sizes[held] * lo, sizes[held] * (hi - lo))] = \
+            listed_rivals[pair_ranks > lo, lo:hi].reshape(-1)
+    return rivals, node_ranks.astype(np.uint8)
+
+
+def rival_offsets(sizes: np.ndarray, node_ranks: np.ndarray) -> np.ndarray:
+    """(V + 1,): where each node's rivals start in :func:`tile_layout` (its pairs x the ranks it stores)."""
+    return np.concatenate([[0], np.cumsum(np.asarray(sizes, np.int64) * np.asarray(node_ranks, np.int64))])
 
 
 def rival_depth(n_selected: int, n_nodes: int) -> int:

@@ -12,14 +12,15 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import concat_ranges, cosine, rival_depth, rival_hits, tile_offsets
+from mllbench.maths.mll import concat_ranges, cosine, rival_depth, rival_hits, rival_offsets
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
 
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
 RIVAL_LAYOUT = 3  # pair_counts / pair_rivals / rival_ranks as mllbench.maths.mll.pair_rivals makes them:
-# 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, in tiles of ranks (tile_layout)
+# 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, node after node in tiles of
+# ranks (tile_layout)
 
 
 def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
@@ -190,23 +191,26 @@ class GraphLabels:
         return decided, hit
 
     def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tile bounds, each tile's node offsets (tiles, V + 1), ranks each node stores) of a label's
+        """(tile bounds, where each node's rivals start (V + 1), ranks each node stores) of a label's
         pair rivals (``mllbench.maths.mll.tile_layout``): 9 kB read per label, the rest computed."""
         if model_id not in self._rival_tiles:
-            bounds, ranks = np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_ranks"][:]
-            self._rival_tiles[model_id] = (bounds, tile_offsets(self.n_images, ranks, bounds), ranks)
+            bounds, ranks = np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_ranks"][:].astype(np.int64)
+            self._rival_tiles[model_id] = (bounds, rival_offsets(self.n_images, ranks), ranks)
         return self._rival_tiles[model_id]
 
     def _tile_ranks(self, model_id: str, data: h5py.Dataset, nodes: np.ndarray, sizes: np.ndarray,
                     lo: int, hi: int) -> np.ndarray:
         """Tiles [lo, hi) of the rivals of ``nodes``' pairs, as (pairs, ranks of those tiles), padded
-        with no node where a node stores fewer."""
-        bounds, offsets, ranks = self._tiles(model_id, data.file)
+        with no node where a node stores fewer: one run per node, each tile picked in one step."""
+        bounds, starts, ranks = self._tiles(model_id, data.file)
+        span = np.clip(np.minimum(ranks[nodes], bounds[hi]) - bounds[lo], 0, None) * sizes
+        flat = self._ranges(model_id, data, starts[nodes] + sizes * bounds[lo], span)
+        at = np.cumsum(span) - span
         out = np.full((int(sizes.sum()), int(bounds[hi] - bounds[lo])), len(self.wnids), data.dtype)
         for t in range(lo, hi):
             width, held = int(bounds[t + 1] - bounds[t]), ranks[nodes] > bounds[t]
-            flat = self._ranges(model_id, data, offsets[t, nodes[held]], sizes[held] * width)
-            out[np.repeat(held, sizes), bounds[t] - bounds[lo]:bounds[t + 1] - bounds[lo]] = flat.reshape(-1, width)
+            tile = flat[concat_ranges(at[held] + sizes[held] * (bounds[t] - bounds[lo]), sizes[held] * width)]
+            out[np.repeat(held, sizes), bounds[t] - bounds[lo]:bounds[t + 1] - bounds[lo]] = tile.reshape(-1, width)
         return out
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
