@@ -212,6 +212,7 @@ class ModelGPT(Selector):
         Option("seed", "int", 0, "Seed of the caption noise of text-acc1 and text-f1.", record_default=False),
     )
     features, feature_groups = FEATURES, GROUPS  # `experiment subsets` reads them
+    reads_sample_accuracy = True  # fits on the hub's accuracies on the sample datasets (their class subsets)
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
         x, acc = training_data(ctx)

@@ -139,6 +139,29 @@ def test_a_labelled_model_shows_no_graph_images_and_a_predicted_task_no_target_i
     assert [w.samples for w in work.models([first], samples=True)] == [0, sample_images, sample_images]
 
 
+def test_a_modelgpt_dry_run_counts_the_sample_images_every_model_must_predict(tmp_path, cli):
+    """ModelGPT reads the hub's accuracies on the sample datasets (``reads_sample_accuracy``); mll does not."""
+    from mllbench.host.benchmark import load_benchmark
+    from mllbench.host.plugins import get_host
+
+    path, definition = embedded_copy(tmp_path)
+    real = load_benchmark(get_host(), str(path))
+    expected = 0
+    for entry in definition["samples"]:
+        entry["n_test"] = n = len(real.dataset(entry["name"]))
+        classes = len(entry.get("classnames") or entry["classes"])
+        expected += n if classes <= 100 else round(n * 100 / classes)  # a class subset: n_test per class
+    path.write_text(json.dumps(definition))
+    base = ["-q", "-b", str(path), "--registry", str(tmp_path / "reg"), "run", "--dry-run"]
+    code, out = cli(*base, "-m", "modelgpt")
+    assert code == 0, out
+    rows = table(out)
+    assert expected > 0 and all(rows[m["id"]][2] == f"{expected:,}" for m in definition["models"])
+    assert rows["total"][2] == f"{9 * expected:,}" and "modelgpt reads sample-dataset accuracies" in out
+    code, out = cli(*base, "-m", "mll")
+    assert code == 0 and table(out)["total"][2] == "0"
+
+
 @pytest.mark.slow
 def test_mll_paper_dry_run_costs_every_model_from_the_definition(tmp_path, cli):
     """49 rows: the graph estimated from the sample datasets' n_test, every target's n_test, open_clip's

@@ -38,6 +38,9 @@ class Selector:
     # optional: a method ``explain(ctx, k=1, reference=()) -> dict`` saying why each class got its
     # models (``select --explain``, ``Selection.explain``); None: the selector offers no explanation
     explain: Callable[..., dict] | None = None
+    # whether it reads the hub's accuracies on the sample datasets (``ctx.sample_accuracy``): only then
+    # does a run predict every model on them, so ``run --dry-run`` counts their images in its cost
+    reads_sample_accuracy: bool = False
     declared: ClassVar[bool] = True  # its options are all it takes (an old bare function's are unknown)
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
