@@ -175,10 +175,10 @@ def label(session, model_id: str, opens: Opens) -> dict:
             "label_peak_rss_gb": peak_rss_gb(), "label_peak_gpu_gb": gpu_peak_gb()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for name in ("definition", "registry", "model_id", "out"):
-        parser.add_argument(name)
+def measured_hub(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, Opens, Any]:
+    """What both label scripts (this one, ``label_pass``) do first: the options they share parsed
+    (``parser`` has each one's positionals), decodes under ``--data`` counted (``Opens``, off until
+    the clock starts), the hub opened offline as ``mllbench label`` would."""
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -192,6 +192,14 @@ def main(argv: list[str] | None = None) -> None:
     sys.addaudithook(opens)
     hub = open_hub(args.definition, args.registry, captioner="template", embedder=args.embedder,
                    device=args.device, batch_size=args.batch_size, precision=args.precision, offline=True)
+    return args, opens, hub
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for name in ("definition", "registry", "model_id", "out"):
+        parser.add_argument(name)
+    args, opens, hub = measured_hub(parser, argv)
     result = {"model": args.model_id, "device": args.device, "batch_size": args.batch_size,
               **raw_forward(hub.session, args.model_id), **label(hub.session, args.model_id, opens)}
     result["ratio"] = result["label_ips"] / result["raw_ips"]

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from rehearsal.label_one import Opens, gpu_peak_gb, peak_rss_gb
+from rehearsal.label_one import gpu_peak_gb, measured_hub, peak_rss_gb
 
 
 class Lines:
@@ -45,20 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("definition", "registry", "out"):
         parser.add_argument(name)
     parser.add_argument("models", nargs="+")
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--precision", default=None)
-    parser.add_argument("--embedder", default="minilm")
-    args = parser.parse_args(argv)
+    args, opens, hub = measured_hub(parser, argv)
 
-    from mllbench.api import open_hub
     from mllbench.pipeline.passes import plan
 
-    opens = Opens(args.data)
-    sys.addaudithook(opens)
-    hub = open_hub(args.definition, args.registry, captioner="template", embedder=args.embedder,
-                   device=args.device, batch_size=args.batch_size, precision=args.precision, offline=True)
     session, lines = hub.session, Lines()
     executor = session.executor
     session.graph()  # built before the clock: not labeling
