@@ -271,7 +271,7 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
                         "unreadable": json.dumps(unreadable_refs(graph, old, part))})
         f.create_dataset("image_refs", data=np.array(graph.image_refs, dtype=object), dtype=STR)
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
-        f.create_dataset("image_emb", data=images, chunks=(min(len(images), 256), images.shape[1]))
+        f["image_emb"] = images  # contiguous: a selection's scattered rows are located by one offset
         f["caption_emb"] = captions
         counts, rivals, node_ranks, top = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
                                                       max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
