@@ -88,7 +88,10 @@ def run_child(cmd: list[str], env: dict, log: Log, shown: str, banner: bool = Tr
     if banner:
         log(BANNER)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    # run from benchmarks/: `python -m` puts the working folder first on sys.path, and from the
+    # repository's root that would import the source tree's mllbench, not the installed one
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=BENCHMARKS)
     for line in proc.stdout:
         log(line, end="")
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS
@@ -196,7 +199,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="random-weight checkpoints, ~0.5-1 GB each (default <work>/checkpoints)")
     args = parser.parse_args(argv)
     args.batch_size = args.batch_size or (64 if args.device.startswith("cuda") else 8)
-    args.checkpoints = args.checkpoints or args.work / "checkpoints"
+    args.work = args.work.resolve()  # children run from benchmarks/
+    args.checkpoints = (args.checkpoints or args.work / "checkpoints").resolve()
     return args
 
 
