@@ -216,6 +216,15 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
         f.flush()
         np.testing.assert_array_equal(reader.ranges(flat, starts * 7, lengths * 7), data.reshape(-1)[concat_ranges(starts * 7, lengths * 7)])
         assert reader.ranges(f["chunked"], starts, lengths) is None  # chunks: h5py reads it
+        odd = f.create_dataset("odd", shape=data.shape, dtype=data.dtype, chunks=(256, 7))
+        for k in range(12):  # 1,001 bytes after each chunk: its chunks out of step with its rows, a page apart
+            odd[256 * k:256 * (k + 1)] = data[256 * k:256 * (k + 1)]
+            f.create_dataset(f"gap{k}", data=np.full(1001, k, np.uint8))
+            f.flush()
+        starts = reader._layout(odd)[0]
+        assert ((starts - starts[0]) % 14).any() and (np.diff(starts) - 3584 < 4096).all()
+        for pick in (rows, np.arange(250, 270), np.arange(3000)):  # runs across chunk borders
+            np.testing.assert_array_equal(reader.rows(odd, pick), data[pick])
     reader.close()
 
 

@@ -225,22 +225,21 @@ class GraphLabels:
     def _small(self, f: h5py.File) -> bool:
         return f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
 
+    def _row_file(self, model_id: str, data: h5py.Dataset) -> RowFile:
+        """The label's file opened for reads beside h5py (mllbench.pipeline.rowio), once per label."""
+        if model_id not in self._row_files:
+            self._row_files[model_id] = RowFile(data.file.filename)
+        return self._row_files[model_id]
+
     def _read(self, model_id: str, data: np.ndarray | h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-        """:func:`read_rows`; from a label on disk straight from its file (mllbench.pipeline.rowio)."""
-        if isinstance(data, h5py.Dataset):
-            if model_id not in self._row_files:
-                self._row_files[model_id] = RowFile(data.file.filename)
-            out = self._row_files[model_id].rows(data, rows)
-            if out is not None:
-                return out
-        return read_rows(data, rows)
+        """:func:`read_rows`; from a label on disk straight from its file."""
+        out = self._row_file(model_id, data).rows(data, rows) if isinstance(data, h5py.Dataset) else None
+        return read_rows(data, rows) if out is None else out
 
     def _ranges(self, model_id: str, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``data``'s ranges concatenated, straight from the file where it is contiguous (not through
         HDF5, whose 64 kB sieve buffer reads a small slice 30x over), else by :func:`read_ranges`."""
-        if model_id not in self._row_files:
-            self._row_files[model_id] = RowFile(data.file.filename)
-        out = self._row_files[model_id].ranges(data, starts, lengths)
+        out = self._row_file(model_id, data).ranges(data, starts, lengths)
         return read_ranges(data, starts, lengths, 2**14) if out is None else out
 
     def close(self) -> None:

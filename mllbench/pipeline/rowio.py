@@ -47,50 +47,37 @@ class RowFile:
         return self._starts[data.name]
 
     def rows(self, data: h5py.Dataset, rows: np.ndarray) -> np.ndarray | None:
-        """``data[rows]`` for sorted unique ``rows`` (along the first axis); None when it is not plain bytes.
-        Also what HDF5 reads badly in small slices of contiguous data (each a 64 kB sieve buffer:
-        a selection's pair rivals, 2 bytes a rival, read 30x over)."""
+        """``data[rows]`` for sorted unique ``rows`` of a 2-D dataset; None when it is not plain bytes."""
         layout = self._layout(data)
-        if layout is None or data.ndim < 1:
+        if layout is None or data.ndim != 2:
             return None
         starts, per = layout
-        size = data.dtype.itemsize * int(np.prod(data.shape[1:], dtype=np.int64))
-        offsets = starts[rows // per] + (rows % per) * size
-        out = np.empty((len(rows),) + data.shape[1:], data.dtype)
-        if not len(rows):
-            return out
-        view = memoryview(out.reshape(-1).view(np.uint8))
-        step = np.diff(offsets)
-        breaks = np.flatnonzero((step - size > MERGE_BYTES) | (step < 0)) + 1  # chunks may lie in any order
-        runs = [(int(offsets[r[0]]), int(offsets[r[-1]]) + size, r) for r in np.split(np.arange(len(rows)), breaks)]
-        for first, end, _ in runs:  # ask for every run first: the disk serves them together
-            os.posix_fadvise(self.fd, first, end - first, os.POSIX_FADV_WILLNEED)
-        for first, end, run in runs:
-            if len(run) == 1 or end - first == len(run) * size:  # the rows are the run's bytes: read in place
-                if os.preadv(self.fd, [view[run[0] * size:(run[-1] + 1) * size]], first) != end - first:
-                    return None  # a short read: let h5py read it
-            else:
-                buf = os.pread(self.fd, end - first, first)
-                gather = (offsets[run] - first)[:, None] + np.arange(size)
-                out[run] = np.frombuffer(buf, np.uint8)[gather].view(data.dtype).reshape((len(run),) + data.shape[1:])
-        return out
+        return self._gather(data, starts[rows // per] + (rows % per) * _row_bytes(data), np.ones(len(rows), np.int64))
 
     def ranges(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
         """``data[s:s + n]`` (rows along the first axis) for each (s, n) of a contiguous dataset, sorted
-        by ``starts``, concatenated; None when it is not one. Ranges at most ``MERGE_BYTES`` apart are
-        read as one run; every run is asked of the disk first, then read in place, and the ranges are
-        picked from them in one step (a selection reads thousands of ranges of 2-byte rivals: no
-        loop per range, and no 64 kB HDF5 sieve buffer per slice)."""
+        by ``starts``, concatenated; None when it is not one. A selection reads thousands of ranges
+        of 2-byte rivals: no loop per range, and no 64 kB HDF5 sieve buffer per slice."""
         layout = self._layout(data)
         if layout is None or data.ndim < 1 or len(layout[0]) != 1:
             return None
-        size = data.dtype.itemsize * int(np.prod(data.shape[1:], dtype=np.int64))
         keep = np.asarray(lengths, np.int64) > 0
         starts, lengths = np.asarray(starts, np.int64)[keep], np.asarray(lengths, np.int64)[keep]
-        first, end = int(layout[0][0]) + starts * size, int(layout[0][0]) + (starts + lengths) * size
-        cut = np.flatnonzero(first[1:] - end[:-1] > MERGE_BYTES) + 1
-        run_first = first[np.concatenate([[0], cut])] if len(first) else first
-        run_end = np.maximum.reduceat(end, np.concatenate([[0], cut])) if len(first) else end
+        return self._gather(data, int(layout[0][0]) + starts * _row_bytes(data), lengths)
+
+    def _gather(self, data: h5py.Dataset, first: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+        """The rows of ``data`` at file offsets ``first``, ``lengths`` rows from each, concatenated.
+        Offsets at most ``MERGE_BYTES`` apart are read in one run (a run also ends where the next
+        offset goes back: a dataset's chunks may lie in any order); every run is asked of the disk
+        first, then read in place, and the rows are picked from the runs in one step. None on a
+        short read (h5py then reads it)."""
+        size = _row_bytes(data)
+        if not len(first):
+            return np.empty((0,) + data.shape[1:], data.dtype)
+        end = first + lengths * size
+        cut = np.flatnonzero((first[1:] - end[:-1] > MERGE_BYTES) | (first[1:] < end[:-1])) + 1
+        run_start = np.concatenate([[0], cut])
+        run_first, run_end = first[run_start], np.maximum.reduceat(end, run_start)
         at = np.concatenate([[0], np.cumsum(run_end - run_first)])
         buf = np.empty(int(at[-1]), np.uint8)
         view = memoryview(buf)
@@ -99,9 +86,18 @@ class RowFile:
         for lo, hi, pos in zip(run_first.tolist(), run_end.tolist(), at[:-1].tolist()):
             if os.preadv(self.fd, [view[pos:pos + hi - lo]], lo) != hi - lo:
                 return None
-        run = np.repeat(np.arange(len(run_first)), np.diff(np.concatenate([[0], cut, [len(first)]])))
-        rows = buf.view(np.dtype((np.void, size)))[concat_ranges((at[:-1][run] + first - run_first[run]) // size, lengths)]
-        return rows.view(data.dtype).reshape((len(rows),) + data.shape[1:])
+        run = np.repeat(np.arange(len(run_first)), np.diff(np.concatenate([run_start, [len(first)]])))
+        place = at[:-1][run] + first - run_first[run]  # each offset's place in ``buf``
+        if ((first - first[0]) % size).any():  # chunks at offsets out of step with the rows: pick bytes
+            picked = buf[concat_ranges(place, lengths * size)]
+        else:  # all in step (a contiguous dataset): pick whole rows
+            picked = buf.view(np.dtype((np.void, size)))[concat_ranges(place // size, lengths)]
+        return picked.view(data.dtype).reshape((-1,) + data.shape[1:])
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def _row_bytes(data: h5py.Dataset) -> int:
+    """Bytes of one row (an element of the first axis)."""
+    return data.dtype.itemsize * int(np.prod(data.shape[1:], dtype=np.int64))
