@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from mllbench.core.types import MllbenchError, VisionLanguageModel
 from mllbench.pipeline.evaluate import predict
 from mllbench.pipeline.labeling import adopt_label, label_is_current, label_model
-from mllbench.pipeline.models import collect, error_said, is_out_of_memory, out_of_memory, pass_out_of_memory
+from mllbench.pipeline.models import collect, error_said, is_out_of_memory
 from mllbench.pipeline.passes import DEFAULT_MODELS_PER_PASS, default_workers, label_group, plan
 
 if TYPE_CHECKING:
@@ -76,10 +76,7 @@ class LocalExecutor:
         if not is_out_of_memory(exc):
             raise exc
         session.release_model()
-        batch = session.models.batch_size(group[0])
-        line = (pass_out_of_memory(group, batch) if len(group) > 1
-                else out_of_memory(group[0], batch, session.models.options(group[0]).get("precision")))
-        raise MllbenchError(f"{line}; the error: {error_said(exc)}") from exc
+        raise MllbenchError(f"{session.models.out_of_memory(group)}; the error: {error_said(exc)}") from exc
 
     @staticmethod
     def _model_work(session: "Session", model_id: str, label: bool, todo: list[str],

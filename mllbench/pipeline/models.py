@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from mllbench.core.types import VisionLanguageModel
 
@@ -62,11 +62,17 @@ class Models:
 
     def get(self, model_id: str) -> VisionLanguageModel:
         """The model, loaded unless it is the one in memory."""
-        if self.loaded and self.loaded[0] == model_id:
-            return self.loaded[1]
-        self.release()
-        self.loaded = (model_id, self._session.bench.load_model(model_id, **self.options(model_id)))
+        if not (self.loaded and self.loaded[0] == model_id):
+            self.loaded = (model_id, self.load(model_id))
         return self.loaded[1]
+
+    def out_of_memory(self, model_ids: Sequence[str]) -> str:
+        """The one line these models running out of memory becomes, with their settings: one model's
+        (its batch size and the flags to change), or a pass's (``passes.py``: fewer models per pass)."""
+        batch = self.batch_size(model_ids[0])
+        if len(model_ids) > 1:
+            return pass_out_of_memory(list(model_ids), batch)
+        return out_of_memory(model_ids[0], batch, self.options(model_ids[0]).get("precision"))
 
     def release(self) -> None:
         """Free the model in memory (and the GPU's cache of it)."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 from mllbench.core.types import MllbenchError
-from mllbench.pipeline.models import error_said, is_out_of_memory, out_of_memory
+from mllbench.pipeline.models import error_said, is_out_of_memory
 
 if TYPE_CHECKING:
     from mllbench.pipeline.ray_executor import Unit
@@ -43,9 +43,7 @@ def failure_line(session: "Session", unit: "Unit", exc: Exception, max_retries: 
         return f"on a Ray worker ({unit.model_id}): {cause}"
     said, log = error_said(exc), worker_log(exc)
     if is_out_of_memory(exc):
-        line = out_of_memory(unit.model_id, session.models.batch_size(unit.model_id),
-                             session.models.options(unit.model_id).get("precision"))
-        return f"{line}; the worker said {said}; its log: {log}"
+        return f"{session.models.out_of_memory([unit.model_id])}; the worker said {said}; its log: {log}"
     died = isinstance(exc, ray.exceptions.RayActorError) and not exc.actor_init_failed
     retried = f" after {max_retries} restarts" if died else ""
     return (f"a Ray worker failed on {unit.model_id} ({unit.kind}){retried}: {said}; its log: {log}; "
