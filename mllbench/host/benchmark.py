@@ -27,7 +27,7 @@ from mllbench.core.types import (ImageDataset, LabelView, MllbenchError, ModelIn
                                  entry_info)
 from mllbench.host.lovm import PUBLISHED, ScoreTable, definition_parts, lovm_dir, read_lovm
 from mllbench.host.plugins import Host
-from mllbench.host.subsets import SUBSET_MARK, ClassSubset, class_subset, subset_name  # noqa: F401 - also from here
+from mllbench.host.subsets import SUBSET_MARK, ClassSubset, class_subset
 from mllbench.maths.ranking import top
 
 

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from mllbench.host.benchmark import SUBSET_MARK, Benchmark, subset_name
+from mllbench.host.benchmark import Benchmark
+from mllbench.host.subsets import SUBSET_MARK, subset_name
 from mllbench.pipeline.cost import ModelWork, Throughput, cost_rows, image_gflops, label_bytes, model_metadata
 from mllbench.pipeline.labeling import label_is_current
 from mllbench.semantic.graph import SemanticGraph, build_graph

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mllbench.core.types import TaskInfo
-from mllbench.host.benchmark import class_subset, subset_name
+from mllbench.host.subsets import class_subset, subset_name
 from mllbench.pipeline.evaluate import cached_predictions, task_hash
 
 if TYPE_CHECKING:
