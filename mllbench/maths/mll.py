@@ -107,6 +107,12 @@ def node_hits(sim: np.ndarray, image_node: np.ndarray, n_nodes: int) -> tuple[np
     return correct, counts
 
 
+def index_dtype(n_values: int) -> type:
+    """The integer type that stores node indices of ``n_values`` distinct values: uint16 up to
+    65,536 (half the bytes of int32, read by every large selection), else int32."""
+    return np.uint16 if n_values <= 2**16 else np.int32
+
+
 def top_nodes(image_emb: np.ndarray, caption_emb: np.ndarray, k: int = TOP_NODES,
               max_bytes: int = 64 * 2**20) -> np.ndarray:
     """Each image's ``min(k, nodes)`` most similar nodes, ordered by (-sim, node index) as
@@ -116,7 +122,7 @@ def top_nodes(image_emb: np.ndarray, caption_emb: np.ndarray, k: int = TOP_NODES
     and half the bytes of int32 (26 MB instead of 52 MB at the paper's scale)."""
     n_nodes = len(caption_emb)
     k = min(k, n_nodes)
-    out = np.empty((len(image_emb), k), np.uint16 if n_nodes <= 2**16 else np.int32)
+    out = np.empty((len(image_emb), k), index_dtype(n_nodes))
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, len(image_emb), step):
         sim = cosine(np.asarray(image_emb[start:start + step], np.float32), caption_emb)
@@ -185,10 +191,9 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     margin = near_margin(np.shape(image_emb)[1])
     captions = l2_normalize(caption_emb)
     counts = np.zeros((len(node_images), 3), np.uint8)
-    dtype = np.uint16 if n_nodes < 2**16 else np.int32  # n_nodes itself pads
     top = min(top, n_nodes)
-    tops = np.empty((n_images, top), dtype)
-    listed_rivals = np.full((len(node_images), k), n_nodes, dtype)
+    tops = np.empty((n_images, top), index_dtype(n_nodes))
+    listed_rivals = np.full((len(node_images), k), n_nodes, index_dtype(n_nodes + 1))  # n_nodes pads
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, n_images, step):
         lo, hi = np.searchsorted(sorted_images, [start, start + step])

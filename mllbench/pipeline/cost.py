@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import RIVALS, TOP_NODES
+from mllbench.maths.mll import RIVALS, TOP_NODES, index_dtype
 
 
 def model_metadata(models: Sequence[Mapping], *keys: str) -> dict[str, float]:
@@ -101,7 +103,7 @@ DEFAULT_SOURCE = (f"the median effective rate of {len(TIMM_TFLOPS)} CLIP image t
 
 # A label's bytes beyond its embeddings, from its layout (pipeline/labeling.py): each (image, node)
 # pair's rival counts (3 x uint8) and its rivals (the nodes ranking at or above the pair's node, at
-# most RIVALS, uint16 up to 65,536 nodes), counted at the cap: an inner node's pairs have hundreds
+# most RIVALS, uint16 up to 65,535 nodes, whose count pads), counted at the cap: an inner node's pairs have hundreds
 # (three embedded-hub labels: 491-507 bytes per pair of the cap's 513; files of 7.00-7.18 MB where
 # label_bytes gives 7.03); each image's TOP_NODES nodes and its reference's slot; each node's caption key.
 IMAGE_BYTES, NODE_BYTES = 2 * TOP_NODES + 16, 40
@@ -116,7 +118,7 @@ def image_gflops(models: Sequence[Mapping]) -> dict[str, float]:
 def label_bytes(images: int, nodes: int, pairs: int, dim: int) -> int:
     """A label's size on disk, about: float16 embeddings of every graph image and node caption, the
     pairs' rivals at their cap, each image's top nodes and each node's caption key."""
-    pair = 3 + RIVALS * (2 if nodes <= 2**16 else 4)
+    pair = 3 + RIVALS * np.dtype(index_dtype(nodes + 1)).itemsize  # nodes pads
     return (images + nodes) * dim * 2 + images * IMAGE_BYTES + nodes * NODE_BYTES + pairs * pair
 
 
