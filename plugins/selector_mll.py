@@ -35,9 +35,10 @@ def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray, p
 
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
-    selected nodes' pairs are read; ``decided_hits``: what it returned, when read already); the pairs they leave undecided (near-ties, nodes
-    beyond the listed rivals, a label held in memory) are scored densely. Images the label
-    lists as unreadable count in neither the hits nor the images.
+    selected nodes' pairs are read; ``decided_hits``: what it returned, when read already);
+    the pairs they leave undecided (near-ties, nodes beyond the listed rivals, a label held
+    in memory) are scored densely. Images the label lists as unreadable count in neither the
+    hits nor the images.
     """
     images, image_node = pairs
     readable = labels.readable(model_id, images)  # an image that did not decode is in no X_v

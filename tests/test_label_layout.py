@@ -211,10 +211,12 @@ def test_rows_read_straight_from_the_file_equal_h5pys(tmp_path):
         for gap in (0, 5, 10**6):  # ranges read apart, some merged, all in one slice
             np.testing.assert_array_equal(read_ranges(f["chunked"], starts, lengths, gap),
                                           data[concat_ranges(starts, lengths)])
-        np.testing.assert_array_equal(reader.ranges(f["contiguous"], starts, lengths), data[concat_ranges(starts, lengths)])
+        picked = concat_ranges(starts, lengths)
+        np.testing.assert_array_equal(reader.ranges(f["contiguous"], starts, lengths), data[picked])
         flat = f.create_dataset("flat", data=data.reshape(-1))  # 1-D, as pair rivals are
         f.flush()
-        np.testing.assert_array_equal(reader.ranges(flat, starts * 7, lengths * 7), data.reshape(-1)[concat_ranges(starts * 7, lengths * 7)])
+        np.testing.assert_array_equal(reader.ranges(flat, starts * 7, lengths * 7),
+                                      data.reshape(-1)[concat_ranges(starts * 7, lengths * 7)])
         assert reader.ranges(f["chunked"], starts, lengths) is None  # chunks: h5py reads it
         odd = f.create_dataset("odd", shape=data.shape, dtype=data.dtype, chunks=(256, 7))
         for k in range(12):  # 1,001 bytes after each chunk: its chunks out of step with its rows, a page apart
@@ -240,7 +242,8 @@ def test_an_unreadable_graph_image_is_left_out_of_eq5(tmp_path, on_disk):
         writer.commit_captions(captions)
         for start in writer.pending():
             rows = [i for i in range(start, start + 64) if i < 240]
-            writer.commit(start, images[[i for i in rows if i != bad]], {bad - start: "truncated"} if bad in rows else None)
+            broken = {bad - start: "truncated"} if bad in rows else None
+            writer.commit(start, images[[i for i in rows if i != bad]], broken)
         writer.finish()
     labels = GraphLabels(store, graph, embed=lambda texts: [])
     labels.in_memory_bytes = 0 if on_disk else labels.in_memory_bytes
@@ -249,7 +252,8 @@ def test_an_unreadable_graph_image_is_left_out_of_eq5(tmp_path, on_disk):
     assert labels.readable("m", pairs[0]).tolist() == [i != bad for i in pairs[0]]
     correct, counts = selected_node_hits(labels, "m", selected, pairs)
     assert counts.tolist() == [6, 5, 6]  # node 1's unreadable image is not among its images
-    own = images[:18] @ captions[:3].T / np.linalg.norm(images[:18], axis=1)[:, None] / np.linalg.norm(captions[:3], axis=1)
+    norms = np.linalg.norm(images[:18], axis=1)[:, None] * np.linalg.norm(captions[:3], axis=1)
+    own = images[:18] @ captions[:3].T / norms  # float64 cosines
     expected = [(np.argmax(own[6 * v:6 * v + 6], 1) == v)[[i for i in range(6) if 6 * v + i != bad]].sum() for v in range(3)]
     assert correct.tolist() == expected
     labels.close()

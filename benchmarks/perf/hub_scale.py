@@ -353,7 +353,8 @@ def table(points: list[dict], per_image: float, images_per_class: int) -> None:
         for models in sorted({p["models"] for p in pts} | {200, 1000}):
             exact = next((p for p in pts if p["models"] == models), None)
             mark = "" if exact else "~"
-            value = {k: exact[k] if exact else fit(pts, k, models) for k in ("select_s", "read_bytes", "select_read_bytes")}
+            value = {k: exact[k] if exact else fit(pts, k, models)
+                     for k in ("select_s", "read_bytes", "select_read_bytes")}
             load = f"{exact['load']:.1f}" if exact else "fitted"
             print(f"| {kind} | {models} | {n_classes} | {mark}{value['select_s']:.2f} | {pts[0]['embed_s']:.2f} "
                   f"| {mark}{value['select_read_bytes'] / 1e9:.3f} | {mark}{value['read_bytes'] / 1e9:.3f} "
@@ -395,7 +396,8 @@ def main() -> None:
     print(f"\n## select at hub scale  ({machine()}; load average {os.getloadavg()[0]:.1f} at the end)\n")
     table(points, per_image, args.task_images_per_class)
     for kind, st in stats.items():
-        print(f"\n{kind}: {st['nodes']} nodes, {st['images']} images, {st['pairs']} pairs; label {st['label_gb']:.2f} GB; "
+        print(f"\n{kind}: {st['nodes']} nodes, {st['images']} images, {st['pairs']} pairs; "
+              f"label {st['label_gb']:.2f} GB; "
               f"own node among the top {TOP_NODES}: {st['own_in_top']:.3f} (embedded hub: {target:.3f}); "
               f"rivals per pair {st['rivals']:.1f}, pairs with more than listed {st['overflow']:.3f}")
     print(f"Brute force: {per_image * 1e3:.1f} ms per image per model (embedded hub's image towers, batch 32, "

@@ -308,7 +308,8 @@ LOCAL_OPTIONS = {"models_per_pass": "--models-per-pass", "decode_workers": "--de
 # where models run, for the commands that run them (label, run): pipeline/executors.py
 executor_options = with_options([
     click.option("--executor", default="local", show_default=True,
-                 help="Where models run: local (this process; models sharing a transform labelled in one pass) or ray (a Ray cluster, "
+                 help="Where models run: local (this process; models sharing a transform labelled in one pass) "
+                 "or ray (a Ray cluster, "
                  "`pip install 'mllbench[ray]'`; this process stays the registry's only writer)."),
     click.option("--models-per-pass", type=click.IntRange(min=1), default=None,
                  help="Local executor: models that share an image transform labelled together, each image decoded "

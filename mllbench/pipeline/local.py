@@ -1,5 +1,6 @@
 """The ``local`` executor: labeling and prediction caching in this process, models sharing a
-transform labelled in one pass over the images (``passes.py``); and ``missing``, the work any executor does, which the ``ray`` executor shares."""
+transform labelled in one pass over the images (``passes.py``); and ``missing``, the work any
+executor does, which the ``ray`` executor shares."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
