@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Sequence
 
-from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, LabelView, node_hits, Option,
+from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, LabelView, Option,
                                precision_from_hits, reuse_metric, SelectionContext, Selector, TaskInfo,
                                transfer_matrix)
 
 ALTERNATIVES = 3  # next-best nodes shown per class by ``explain``
-READERS = 2  # labels whose pair rivals are read at once (integer work only: the dense similarities,
-# whose float results BLAS may make depend on threading, are computed one label at a time)
+READERS = 2  # labels whose pair rivals are read at once, ahead of the dense scoring of each label's undecided
+# pairs (integer work and reads: they wait on the disk and numpy, not the GIL)
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -36,18 +36,19 @@ def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray, p
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
     selected nodes' pairs are read; ``decided_hits``: what it returned, when read already);
-    the pairs they leave undecided (near-ties, nodes beyond the listed rivals, a label held
-    in memory) are scored densely. Images the label lists as unreadable count in neither the
-    hits nor the images.
+    the pairs they leave undecided (nodes beyond the listed rivals, a label held in memory)
+    are scored densely (``labels.dense_hits``). Images the label lists as unreadable count in
+    neither the hits nor the images.
     """
     images, image_node = pairs
     readable = labels.readable(model_id, images)  # an image that did not decode is in no X_v
     decided, hit = decided_hits if decided_hits is not None else labels.decided_hits(model_id, selected)
-    correct, dense = np.bincount(image_node, weights=hit & readable, minlength=len(selected)), ~decided & readable
+    dense = ~decided & readable
+    hit = hit & readable
     if dense.any():
-        for sim, node in labels.similarity_blocks(model_id, selected, pairs=(images[dense], image_node[dense])):
-            correct += node_hits(sim, node, len(selected))[0]
-    return correct, np.bincount(image_node, weights=readable, minlength=len(selected))
+        hit[dense] = labels.dense_hits(model_id, selected, (images[dense], image_node[dense]))
+    return (np.bincount(image_node, weights=hit, minlength=len(selected)),
+            np.bincount(image_node, weights=readable, minlength=len(selected)))
 
 
 class MLL(Selector):
@@ -62,24 +63,29 @@ class MLL(Selector):
     )
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
-        return self._scores(ctx, *self._match(ctx)[1:])[0]
+        return self._scores(ctx, *self._match(ctx))[0]
 
-    def _match(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(class-node caption similarity (C, V; −inf for nodes without images), Z's nodes, Z)."""
+    def _match(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        """(Z's nodes, Z)."""
         params = {**self.defaults, **ctx.params}
-        classes, nodes = class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings()
+        return transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
+                               int(params["nodes_per_class"]), eligible=ctx.labels.n_images > 0,
+                               normalize_z=bool(params["normalize_z"]))
+
+    @staticmethod
+    def _similarity(ctx: SelectionContext) -> np.ndarray:
+        """Class-node caption similarity (C, V; −inf for nodes without images), for ``explain`` only."""
         eligible = ctx.labels.n_images > 0
-        selected, z = transfer_matrix(classes, nodes, int(params["nodes_per_class"]), eligible=eligible,
-                                      normalize_z=bool(params["normalize_z"]))
-        return np.where(eligible[None, :], cosine(classes, nodes), -np.inf), selected, z
+        return np.where(eligible[None, :], cosine(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings()),
+                        -np.inf)
 
     def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
         """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
         pairs = ctx.labels.node_images(selected)
         with ThreadPoolExecutor(READERS) as pool:  # reading rivals waits on the disk and numpy, not the GIL
-            decided = list(pool.map(lambda model: ctx.labels.decided_hits(model.id, selected), ctx.models))
-        evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs, found)  # dense: one label at a time
-                    for model, found in zip(ctx.models, decided)]
+            decided = pool.map(lambda model: ctx.labels.decided_hits(model.id, selected), ctx.models)
+            evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs, found)  # dense: one label at a
+                        for model, found in zip(ctx.models, decided)]  # time, while the readers go on
         p_v = np.stack([precision_from_hits(*e) for e in evidence])
         return reuse_metric(class_precision(p_v, z), float({**self.defaults, **ctx.params}["alpha"])), evidence
 
@@ -88,7 +94,7 @@ class MLL(Selector):
         top-``k`` model the Eq. 5 counts behind its score. ``reference`` tasks (the benchmark's
         targets) give the best similarities a known class reaches, so a poorly covered class can be
         told apart; the caller turns them into a threshold and counts into intervals."""
-        sim, selected, z = self._match(ctx)
+        sim, (selected, z) = self._similarity(ctx), self._match(ctx)
         scores, evidence = self._scores(ctx, selected, z)
         p_y = class_precision(np.stack([precision_from_hits(*e) for e in evidence]), z)
         labels, alpha = ctx.labels, float({**self.defaults, **ctx.params}["alpha"])

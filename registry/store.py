@@ -129,15 +129,29 @@ class Store:
 
 
 def save_graph(store: Store, graph) -> None:
-    """Persist a :class:`mllbench.semantic.graph.SemanticGraph` atomically."""
+    """Persist a :class:`mllbench.semantic.graph.SemanticGraph` atomically.
+
+    The image references are also stored packed (``image_refs_packed``: UTF-8, each followed by a NUL):
+    the paper's graph has ~340k of them, which HDF5's variable-length strings take ~0.2 s and ~20 MB of
+    reads to load, on every selection; packed, ~0.04 s and 7 MB. ``image_refs`` stays for older readers."""
     with Store.locked(store.root), atomic_h5(store.graph_path) as f:
         f.attrs.update({"hash": graph.hash, "node_hash": graph.node_hash,
                         "image_hash": graph.image_hash, "settings": graph.settings,
                         "sources": graph.sources})
         for name in ("wnids", "names", "captions", "image_refs"):
             f.create_dataset(name, data=np.array(getattr(graph, name), dtype=object), dtype=STR)
+        f["image_refs_packed"] = np.frombuffer("".join(r + "\0" for r in graph.image_refs).encode("utf-8"),
+                                               np.uint8)
         for name in ("edges", "node_ptr", "node_images"):
             f[name] = getattr(graph, name)
+
+
+def _image_refs(f: h5py.File) -> tuple[str, ...]:
+    """The graph's image references: packed where the file has them (``save_graph``), else one string each."""
+    if "image_refs_packed" in f:
+        packed = f["image_refs_packed"][:].tobytes().decode("utf-8")
+        return tuple(packed.split("\0")[:-1])
+    return tuple(s.decode() if isinstance(s, bytes) else s for s in f["image_refs"][:])
 
 
 def load_graph(store: Store):
@@ -148,10 +162,10 @@ def load_graph(store: Store):
         return None
     with open_checked(store.graph_path, "semantic graph") as f:
         strings = {n: tuple(s.decode() if isinstance(s, bytes) else s for s in f[n][:])
-                   for n in ("wnids", "names", "captions", "image_refs")}
+                   for n in ("wnids", "names", "captions")}
         graph = SemanticGraph(edges=f["edges"][:], node_ptr=f["node_ptr"][:],
                               node_images=f["node_images"][:], settings=f.attrs["settings"],
-                              sources=f.attrs.get("sources", ""), **strings)
+                              sources=f.attrs.get("sources", ""), image_refs=_image_refs(f), **strings)
         if graph.hash != f.attrs["hash"]:
             raise MllbenchError(f"semantic graph {store.graph_path} is corrupt (hash mismatch); delete it")
     return graph

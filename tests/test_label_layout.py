@@ -7,8 +7,8 @@ from test_top_nodes import small_graph, write_label
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
-from mllbench.maths.mll import (concat_ranges, cosine, near_margin, pair_rivals, rank_tiles, rival_depth,
-                                rival_hits, rival_offsets, top_nodes)
+from mllbench.maths.mll import (canonical_cosines, concat_ranges, cosine, near_margin, pair_rivals, rank_tiles,
+                                rival_depth, rival_hits, rival_offsets, tie_winners, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
 from mllbench.pipeline.rowio import RowFile
@@ -27,17 +27,39 @@ def test_rival_hits_by_hand():
     pad = 5  # no node
     ranks = np.array([[pad, pad, pad], [3, 1, pad], [2, 4, pad], [4, pad, pad], [4, pad, pad], [4, 0, 1]])
     selected = np.array([False, True, True, False, False])
-    decided, hit, deeper = rival_hits(counts, ranks, selected)
+    decided, hit, deeper, near = rival_hits(counts, ranks, selected)
     assert decided.tolist() == [True, False, True, False, True, True]
     assert hit.tolist() == [True, False, False, False, True, False]
     assert not deeper.any()
-    decided, hit, deeper = rival_hits(counts, ranks[:, :1], selected)  # the first rank read: pairs with more stay open
-    assert decided.tolist() == [True, False, True, False, True, False]
+    assert near.tolist() == [False, True, False, False, False, False]  # pair 1: a near-tie, settled apart
+    decided, hit, deeper, near = rival_hits(counts, ranks[:, :1], selected)  # the first rank read: pairs with more
+    assert decided.tolist() == [True, False, True, False, True, False]  # stay open
     assert hit.tolist() == [True, False, False, False, True, False]
     assert deeper.tolist() == [False, True, False, False, False, True]  # pair 1: its near rival is unread
-    decided, hit, deeper = rival_hits(counts[5:], ranks[5:, 1:], selected, start=1)  # then the next ranks
+    assert not near.any()
+    decided, hit, deeper, near = rival_hits(counts[5:], ranks[5:, 1:], selected, start=1)  # then the next ranks
     assert (decided.tolist(), hit.tolist(), deeper.tolist()) == ([True], [False], [False])
     assert rival_hits(counts[:1], ranks[:1, :0], selected)[1].tolist() == [True]  # nothing to read: a hit
+    # a near rival seen in an earlier round: the pair is a near-tie, not a hit, though no later rank is selected
+    decided, hit, deeper, near = rival_hits(np.array([[3, 1, 0]]), np.array([[4, 3]]), selected, start=1,
+                                            near_before=np.array([True]))
+    assert (decided.tolist(), hit.tolist(), deeper.tolist(), near.tolist()) == ([False], [False], [False], [True])
+    decided, hit, deeper, near = rival_hits(np.array([[3, 1, 0]]), np.array([[4, 1]]), selected, start=1)
+    assert (decided.tolist(), near.tolist()) == ([False], [True])  # a selected rival after the definite ones
+
+
+def test_tie_winners_by_hand():
+    """Near-ties go to the larger cosine of each pair computed alone, equals to the lower node."""
+    image = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
+    captions = np.array([[1.0, 0.1], [1.0, 0.2], [2.0, 2.0], [1.0, 1.0], [0.0, 1.0]], np.float32)
+    candidates = np.array([[0, 1, -1], [3, 2, 4], [1, 4, -1]])  # -1 pads
+    winners = tie_winners(image, candidates, captions[candidates.clip(0)])
+    # image 0: cos 0.995 (node 0) > 0.981 (node 1); image 1: nodes 2 and 3 both 1.0: the lower, 2;
+    # image 2 (a zero row): every cosine 0, the lower of its candidates
+    assert winners.tolist() == [0, 2, 1]
+    rows = canonical_cosines(np.repeat(image[:1], 5, 0), captions)
+    assert rows[0] == canonical_cosines(image[:1], captions[:1])[0]  # alone or among others, the same bits
+    np.testing.assert_allclose(rows, cosine(image[:1], captions)[0], rtol=1e-6)
 
 
 def test_rival_depth_reads_fewer_ranks_for_larger_selections():
@@ -112,7 +134,7 @@ def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize)
             whole = rival_hits(counts[pairs], node_ranks(rivals, held, ptr, selected, 5), mask)
             assert not whole[2].any()  # every listed rival read
             for depth in (0, 1, 2, 5):  # a prefix of ranks decides a subset, the same way
-                decided, hit, _ = rival_hits(counts[pairs], node_ranks(rivals, held, ptr, selected, depth), mask)
+                decided, hit, _, _ = rival_hits(counts[pairs], node_ranks(rivals, held, ptr, selected, depth), mask)
                 np.testing.assert_array_equal(hit[decided], dense[decided])
                 assert not (decided & ~whole[0]).any()
             decided_any |= whole[0].any()
@@ -138,6 +160,48 @@ def test_selection_from_rivals_on_disk_equals_the_dense_one_in_memory(tmp_path):
             assert not memory.decided_hits("m", selected)[0].any()  # in memory: scored densely
             decided.append(disk.decided_hits("m", selected)[0].mean())
     assert max(decided) == 1 and np.mean(np.array(decided) > 0) > 0.5  # from rivals, wholly or in part
+    memory.close(), disk.close()
+
+
+class CountingLabels(GraphLabels):
+    """GraphLabels that counts the near-ties its pair rivals settle (the real reading, observed)."""
+
+    settled = 0
+
+    def _tie_winners(self, model_id, f, selected, tied, *rest):
+        self.settled += len(tied)
+        return super()._tie_winners(model_id, f, selected, tied, *rest)
+
+
+def test_near_ties_settle_the_same_from_rivals_and_densely(tmp_path):
+    """Nodes whose captions are equal, or equal within rounding, tie on every image near them: the pair
+    rivals settle those ties among their candidates as the dense path does, bit for bit."""
+    store, graph = Store(tmp_path / "registry"), small_graph()
+    rng = np.random.default_rng(5)
+    captions = rng.standard_normal((len(graph.wnids), 32)).astype(np.float16).astype(np.float32)
+    captions[1::4] = captions[0::4]  # exact ties
+    captions[2::4] = captions[0::4] * (1 + 2.0**-10)  # the same direction: equal cosines but for rounding
+    captions[3::4] = captions[0::4] + 2.0**-11 * np.sign(rng.standard_normal(captions[3::4].shape))  # near ones
+    owner = np.repeat(np.arange(len(graph.image_refs) // 6) * 2 % len(graph.wnids), 6)
+    images = captions[owner] + 0.05 * rng.standard_normal((len(graph.image_refs), 32))
+    with Store.locked(store.label_path("m").parent), LabelWriter(store, graph, "m", 64) as writer:
+        writer.commit_captions(captions)
+        for start in writer.pending():
+            writer.commit(start, images[start:start + len(writer.refs(start))])
+        writer.finish()
+    memory = GraphLabels(store, graph, embed=lambda texts: [])
+    disk = CountingLabels(store, graph, embed=memory._embed)
+    disk.in_memory_bytes = 0
+    eligible = np.flatnonzero(graph.n_images > 0)
+    for size in (2, 5, 20, len(eligible)):
+        for _ in range(4):
+            selected = np.sort(rng.choice(eligible, size, replace=False))
+            pairs = memory.node_images(selected)
+            np.testing.assert_array_equal(selected_node_hits(disk, "m", selected, pairs),
+                                          selected_node_hits(memory, "m", selected, pairs))
+            decided, hit = disk.decided_hits("m", selected)
+            np.testing.assert_array_equal(hit[decided], memory.dense_hits("m", selected, pairs)[decided])
+    assert disk.settled > 50  # near-ties were settled from the rivals, not only densely
     memory.close(), disk.close()
 
 

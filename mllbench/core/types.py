@@ -92,6 +92,9 @@ class LabelView(Protocol):
 
     def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def dense_hits(self, model_id: str, nodes: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+                   max_bytes: int | None = ...) -> np.ndarray: ...
+
     def readable(self, model_id: str, images: np.ndarray) -> np.ndarray: ...
 
 

@@ -267,25 +267,94 @@ def rival_depth(n_selected: int, n_nodes: int) -> int:
     return int(np.clip(np.ceil(1.0 / share), 1, 255))
 
 
-def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray,
-               start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit, deeper) per pair, for pairs whose node is
-    selected; ``deeper``: undecided only for want of ranks beyond those read.
+def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray, start: int = 0,
+               near_before: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Eq. 5's argmax from :func:`pair_rivals`: (decided, hit, deeper, near) per pair, for pairs whose node is
+    selected; ``deeper``: undecided, and listed ranks beyond those read; ``near``: a selected rival within
+    the margin and none beyond it (a near-tie, for :func:`tie_winners` once all listed ranks are read).
 
     ``counts`` are those of the pairs in question and ``ranks`` (pairs, r) their rivals of ranks
     [``start``, ``start`` + r) (``len(in_selected)`` pads), read after ranks [0, ``start``) showed
-    none of them a selected rival; ``in_selected`` a boolean mask of V^Selected over all nodes. A
-    selected definite rival outranks the pair's node: a miss. A selected rival within the margin
-    is a near-tie, and more rivals than listed or read an unknown: undecided (read deeper, or
-    score it densely). Otherwise every selected node ranks strictly below: a hit, in any computation.
+    none of them a selected definite rival (``near_before``: which showed a selected near one);
+    ``in_selected`` a boolean mask of V^Selected over all nodes. A selected definite rival outranks
+    the pair's node: a miss. A selected rival within the margin is a near-tie (its candidates are
+    the selected near rivals, all listed after the definite ones), and more rivals than listed or
+    read an unknown. Otherwise every selected node ranks strictly below: a hit, in any computation.
     """
     member = np.append(np.asarray(in_selected, bool), False)[ranks]
     seen = member.any(axis=1)
     first = start + (member.argmax(axis=1) if member.shape[1] else np.zeros(len(member), np.int64))
     beaten = seen & (first < counts[:, 1])  # definite rivals come first, then the near ones
+    near = (seen & ~beaten) | (np.zeros(len(seen), bool) if near_before is None else near_before)
     all_read = counts[:, 0] <= start + ranks.shape[1]
-    hit = ~seen & all_read & (counts[:, 2] == 0)
-    return beaten | hit, hit, ~seen & ~all_read
+    hit = ~seen & ~near & all_read & (counts[:, 2] == 0)
+    return beaten | hit, hit, ~beaten & ~hit & ~all_read, near
+
+
+def tile_hits(flat: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.ndarray, lo: int, hi: int,
+              counts: np.ndarray, in_selected: np.ndarray, near_before: np.ndarray,
+              open_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """:func:`rival_hits` straight from tiles [``lo``, ``hi``) of rivals as :func:`tile_layout` stores them:
+    ``flat`` holds, node after node, the tiles of those ranks the node holds (``held``: the ranks each
+    stores; ``sizes``: its pairs), each pair after pair; ``counts``, ``near_before`` and ``open_``
+    (whether still undecided) are the nodes' pairs', in order. Returns (decided, hit, deeper, near)
+    per pair (for the open ones) and the selected rivals of the near ones, (pair, node).
+
+    Tile after tile, each for the pairs it has not decided yet: a 1,000-class selection reads
+    16 ranks of ~160k pairs, and the first 4 decide two thirds of them.
+    """
+    sizes, held, bounds = np.asarray(sizes, np.int64), np.asarray(held, np.int64), np.asarray(bounds, np.int64)
+    n_pairs = int(sizes.sum())
+    pair_node = np.repeat(np.arange(len(sizes)), sizes)
+    at = np.arange(n_pairs) - (np.cumsum(sizes) - sizes)[pair_node]  # each pair's place in its node
+    run = (np.cumsum(np.clip(np.minimum(held, bounds[hi]) - bounds[lo], 0, None) * sizes)
+           - np.clip(np.minimum(held, bounds[hi]) - bounds[lo], 0, None) * sizes)[pair_node]  # its node's run in flat
+    decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.asarray(near_before, bool).copy()
+    deeper = np.asarray(open_, bool).copy()  # undecided, with ranks to read
+    found_pair, found_node = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for t in range(lo, hi):
+        rows = np.flatnonzero(deeper)
+        if not len(rows):
+            break
+        width, has = int(bounds[t + 1] - bounds[t]), held[pair_node[rows]] > bounds[t]  # else: no rank left
+        first = run[rows[has]] + sizes[pair_node[rows[has]]] * (bounds[t] - bounds[lo]) + at[rows[has]] * width
+        ranks = np.full((len(rows), width), len(in_selected), flat.dtype)
+        ranks[has] = flat[first[:, None] + np.arange(width)]
+        done, hits, more, tied = rival_hits(counts[rows], ranks, in_selected, int(bounds[t]), near[rows])
+        decided[rows], hit[rows], deeper[rows], near[rows] = done, hits, more, tied
+        row, rank = np.nonzero(np.append(np.asarray(in_selected, bool), False)[ranks] & tied[:, None])
+        found_pair.append(rows[row])
+        found_node.append(ranks[row, rank].astype(np.int64))
+    return decided, hit, deeper, near, (np.concatenate(found_pair), np.concatenate(found_node))
+
+
+def canonical_cosines(images: np.ndarray, captions: np.ndarray) -> np.ndarray:
+    """Row i: the cosine of ``images[i]`` and ``captions[i]``, each pair computed alone (rows normalised,
+    multiplied, summed along the row), so its float32 value depends on the two rows only, never on
+    which other rows or how many are computed with it, as a matrix product's may (BLAS picks its
+    kernel by shape). Eq. 5's near-ties are settled with it (:func:`tie_winners`)."""
+    a = l2_normalize(np.ascontiguousarray(images, np.float32))
+    b = l2_normalize(np.ascontiguousarray(captions, np.float32))
+    return np.add.reduce(a * b, axis=1)
+
+
+def tie_winners(images: np.ndarray, candidates: np.ndarray, caption_rows: np.ndarray) -> np.ndarray:
+    """Eq. 5's argmax of near-ties: per image, the candidate node of largest :func:`canonical_cosines`,
+    the lowest node index among equals (as np.argmax over sorted selected nodes breaks ties).
+
+    ``images`` (n, d) are the images' label rows; ``candidates`` (n, c) the nodes each may be won
+    by, padded with -1; ``caption_rows`` (n, c, d) those nodes' caption rows. Why a rule of its own:
+    two computations of a cosine differ by rounding, so of two nodes whose cosines are within
+    :func:`near_margin` a dense block and a selection's own rows could crown different ones; every
+    path (dense, pair rivals) settles such a tie among the same candidates with this computation.
+    """
+    n, c = candidates.shape
+    held = candidates >= 0
+    value = np.full((n, c), -np.inf, np.float32)
+    value[held] = canonical_cosines(np.repeat(images, held.sum(1), axis=0), caption_rows[held])
+    key = np.where(held, candidates, np.iinfo(np.int64).max)
+    order = np.lexsort((key, -value), axis=1) if n else np.zeros((0, c), np.int64)
+    return np.take_along_axis(candidates, order[:, :1], 1)[:, 0] if c else np.full(n, -1)
 
 
 def precision_from_hits(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:

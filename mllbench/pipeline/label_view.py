@@ -12,12 +12,15 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import concat_ranges, cosine, rival_depth, rival_hits, rival_offsets
+from mllbench.maths.mll import (concat_ranges, cosine, near_margin, rival_depth, rival_offsets, tie_winners,
+                                tile_hits)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
 
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
+FIRST_RANKS = 16  # ranks of pair rivals read at least in a selection's first round (GraphLabels.decided_hits):
+# 16 ranks of a node's 75 pairs are 2.4 kB, within the page or two its first round reads anyway
 RIVAL_LAYOUT = 3  # pair_counts / pair_rivals / rival_ranks as mllbench.maths.mll.pair_rivals makes them:
 # 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, node after node in tiles of
 # ranks (tile_layout)
@@ -115,10 +118,36 @@ class GraphLabels:
         Why: a task of 1,000 classes selects ~5,000 nodes of ~75 images each, whose dense
         sim would be ~375k x 5,000 float32 = 7.5 GB; blocks keep a selection's memory
         to the label rows it reads. A block's matmul may differ from the one-block matrix
-        in the last bit (BLAS picks its kernel by shape, as it does by thread count); the
-        embedded benchmark's tasks (<= 40 classes) fit in one block, so their scores are
-        the dense matrix's, bit for bit. image_node indexes ``nodes`` as in :meth:`similarities`.
+        in the last bit (BLAS picks its kernel by shape, as it does by thread count); Eq. 5
+        settles what that could change, cosines within the margin, the same way in every block
+        (:meth:`dense_hits`). image_node indexes ``nodes`` as in :meth:`similarities`.
         """
+        for image, caption, image_node in self._blocks(model_id, nodes, max_bytes, pairs):
+            yield cosine(image, caption), image_node
+
+    def dense_hits(self, model_id: str, nodes: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+                   max_bytes: int | None = SIM_BLOCK_BYTES) -> np.ndarray:
+        """Eq. 5 scored densely: whether each of ``pairs`` (as :meth:`node_images` orders them) has its node
+        as its image's argmax over ``nodes``. Where other nodes' cosines are within ``near_margin`` of the
+        largest, rounding could crown any of them: those near-ties are settled by ``tie_winners`` among
+        them, as the pair rivals settle theirs (:meth:`decided_hits`), so both paths agree bit for bit."""
+        hits = []
+        for image, caption, image_node in self._blocks(model_id, nodes, max_bytes, pairs):
+            sim = cosine(image, caption)
+            best = np.argmax(sim, axis=1) if sim.shape[1] else np.zeros(len(sim), np.int64)
+            close = sim >= (sim.max(1, keepdims=True) if sim.shape[1] else 0) - near_margin(image.shape[1])
+            tied = np.flatnonzero(close.sum(1) > 1)
+            if len(tied):
+                width = int(close[tied].sum(1).max())
+                order = np.argsort(~close[tied], axis=1, kind="stable")[:, :width]  # the near ones, by position
+                candidates = np.where(np.take_along_axis(close[tied], order, 1), order, -1)
+                best[tied] = tie_winners(image[tied], candidates, caption[candidates.clip(0)])
+            hits.append(best == image_node)
+        return np.concatenate(hits) if hits else np.zeros(0, bool)
+
+    def _blocks(self, model_id: str, nodes: np.ndarray, max_bytes: int | None,
+                pairs: tuple[np.ndarray, np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(image rows, caption rows of ``nodes``, image_node) of :meth:`similarity_blocks`' blocks, float32."""
         f = self._label(model_id)
         nodes = np.asarray(nodes)
         images, image_node = self.node_images(nodes) if pairs is None else pairs
@@ -132,8 +161,7 @@ class GraphLabels:
         node_start = np.searchsorted(image_node, image_node)  # a block starts at a node's first pair
         block = node_start // limit if limit else np.zeros(len(images), np.int64)
         for part in np.split(np.arange(len(images)), np.flatnonzero(np.diff(block)) + 1):
-            image = rows[np.searchsorted(unique, images[part])].astype(np.float32)
-            yield cosine(image, caption), image_node[part]
+            yield rows[np.searchsorted(unique, images[part])].astype(np.float32), caption, image_node[part]
 
     def readable(self, model_id: str, images: np.ndarray) -> np.ndarray:
         """Whether each of ``images`` (graph image indices) decoded when the model was labelled: an
@@ -156,39 +184,75 @@ class GraphLabels:
 
     def decided_hits(self, model_id: str, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Eq. 5 from the label's pair rivals: (decided, hit) per pair of :meth:`node_images` (``selected``),
-        exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``).
+        exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``), near-ties
+        settled among their candidates as :meth:`dense_hits` settles them.
 
         Reads each selected node's pairs (3 bytes a pair) and the first tiles of their rivals' ranks
-        (2 bytes a rival: the tiles up to ``rival_depth`` ranks, then the next tile of the nodes
-        with pairs still open, and so on), not its images'
-        embeddings, which inner nodes scatter over the label. A label held in memory decides
-        nothing: scoring it densely reads nothing, and keeps its one dense block bit for bit.
+        (2 bytes a rival: the tiles up to ``rival_depth`` ranks, at least ``FIRST_RANKS``, then the next
+        tile of the nodes with pairs still open, and so on), not its images' embeddings, which inner
+        nodes scatter over the label; a near-tie's image row and its candidates' caption rows. A
+        label held in memory decides nothing: scoring it densely reads nothing.
         """
         f = self._label(model_id)
         selected = np.asarray(selected, np.int64)
         sizes = self.n_images[selected]
+        n_pairs = int(sizes.sum())
         if self._small(f):
-            return np.zeros(int(sizes.sum()), bool), np.zeros(int(sizes.sum()), bool)
+            return np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
         if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
             raise MllbenchError(f"the label of {model_id!r} has no pair rivals of this version; "
                                 "run `mllbench label` to update it")
         counts = self._ranges(model_id, f["pair_counts"], self.graph.node_ptr[selected], sizes)  # 3 bytes a pair
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
-        bounds = self._tiles(model_id, f)[0]
-        pair_node = np.repeat(np.arange(len(selected)), sizes)
+        bounds, starts, held = self._tiles(model_id, f)
         first_pair = np.cumsum(sizes) - sizes
-        decided, hit, open_ = np.zeros(len(pair_node), bool), np.zeros(len(pair_node), bool), np.arange(len(pair_node))
-        depth = rival_depth(len(selected), int((self.n_images > 0).sum()))
+        pair_node = np.repeat(np.arange(len(selected)), sizes)
+        decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
+        found: list[tuple[np.ndarray, np.ndarray]] = []  # (pair, node): selected rivals of near-ties
+        depth = max(rival_depth(len(selected), int((self.n_images > 0).sum())), FIRST_RANKS)
         lo, hi = 0, int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))  # first: the tiles up to ``depth``
-        while len(open_):  # then the next tile of the nodes with pairs still open
-            nodes = np.unique(pair_node[open_])
-            more = self._tile_ranks(model_id, f["pair_rivals"], selected[nodes], sizes[nodes], lo, hi)
-            at = np.searchsorted(nodes, pair_node[open_])  # each open pair's row in ``more``
-            rows = (np.cumsum(sizes[nodes]) - sizes[nodes])[at] + open_ - first_pair[pair_node[open_]]
-            decided[open_], hit[open_], deeper = rival_hits(counts[open_], more[rows], in_selected, int(bounds[lo]))
-            open_, lo, hi = open_[deeper], hi, hi + 1
+        is_open = np.ones(n_pairs, bool)
+        nodes = np.arange(len(selected))
+        while len(nodes):  # then the next tile of the nodes with pairs still open
+            node, size = selected[nodes], sizes[nodes]
+            span = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size
+            flat = self._ranges(model_id, f["pair_rivals"], starts[node] + size * bounds[lo], span)
+            pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
+            done, hits, deeper, tied, (at, rival) = tile_hits(flat, size, held[node], bounds, lo, hi, counts[pairs],
+                                                               in_selected, near[pairs], is_open[pairs])
+            take = is_open[pairs]
+            decided[pairs[take]], hit[pairs[take]], near[pairs[take]] = done[take], hits[take], tied[take]
+            found.append((pairs[at], rival))
+            is_open[pairs] = deeper
+            nodes, lo, hi = np.unique(pair_node[pairs[deeper]]), hi, hi + 1
+        tied = np.flatnonzero(near & ~decided & (counts[:, 2] == 0))  # every selected rival listed: settle them
+        if len(tied):
+            own = selected[pair_node[tied]]
+            images = self.graph.node_images[self.graph.node_ptr[own] + tied - first_pair[pair_node[tied]]]
+            hit[tied] = self._tie_winners(model_id, f, images, own, tied, found) == own
+            decided[tied] = True
         return decided, hit
+
+    def _tie_winners(self, model_id: str, f: h5py.File, images: np.ndarray, own: np.ndarray, tied: np.ndarray,
+                     found: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``tie_winners`` of the near-tie pairs ``tied`` (of ``images``, whose nodes are ``own``): each one's
+        node and its selected near rivals (``found``: (pair, node)), on its image's row and their caption
+        rows alone."""
+        pairs = np.concatenate([tied] + [p for p, _ in found])
+        nodes = np.concatenate([own] + [n for _, n in found])
+        keep = np.isin(pairs, tied)
+        order = np.lexsort((nodes[keep], pairs[keep]))
+        pairs, nodes = pairs[keep][order], nodes[keep][order]
+        place = np.arange(len(pairs)) - np.searchsorted(pairs, pairs)  # a candidate's column in its pair's row
+        candidates = np.full((len(tied), int(place.max()) + 1), -1, np.int64)
+        candidates[np.searchsorted(tied, pairs), place] = nodes
+        caption_emb, image_emb = self._arrays(model_id, f)
+        unique_images, unique_nodes = np.unique(images), np.unique(nodes)
+        image_rows = self._read(model_id, image_emb, unique_images)[np.searchsorted(unique_images, images)]
+        caption_rows = self._read(model_id, caption_emb, unique_nodes).astype(np.float32)
+        return tie_winners(image_rows.astype(np.float32), candidates,
+                           caption_rows[np.searchsorted(unique_nodes, candidates.clip(0))])
 
     def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tile bounds, where each node's rivals start (V + 1), ranks each node stores) of a label's
@@ -197,21 +261,6 @@ class GraphLabels:
             bounds, ranks = np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_ranks"][:].astype(np.int64)
             self._rival_tiles[model_id] = (bounds, rival_offsets(self.n_images, ranks), ranks)
         return self._rival_tiles[model_id]
-
-    def _tile_ranks(self, model_id: str, data: h5py.Dataset, nodes: np.ndarray, sizes: np.ndarray,
-                    lo: int, hi: int) -> np.ndarray:
-        """Tiles [lo, hi) of the rivals of ``nodes``' pairs, as (pairs, ranks of those tiles), padded
-        with no node where a node stores fewer: one run per node, each tile picked in one step."""
-        bounds, starts, ranks = self._tiles(model_id, data.file)
-        span = np.clip(np.minimum(ranks[nodes], bounds[hi]) - bounds[lo], 0, None) * sizes
-        flat = self._ranges(model_id, data, starts[nodes] + sizes * bounds[lo], span)
-        at = np.cumsum(span) - span
-        out = np.full((int(sizes.sum()), int(bounds[hi] - bounds[lo])), len(self.wnids), data.dtype)
-        for t in range(lo, hi):
-            width, held = int(bounds[t + 1] - bounds[t]), ranks[nodes] > bounds[t]
-            tile = flat[concat_ranges(at[held] + sizes[held] * (bounds[t] - bounds[lo]), sizes[held] * width)]
-            out[np.repeat(held, sizes), bounds[t] - bounds[lo]:bounds[t + 1] - bounds[lo]] = tile.reshape(-1, width)
-        return out
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy

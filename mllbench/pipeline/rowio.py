@@ -16,7 +16,6 @@ import os
 import h5py
 import numpy as np
 
-from mllbench.maths.mll import concat_ranges
 
 MERGE_BYTES = 4 * 2**10  # rows at most a page apart are read in one run: a page is read whole anyway
 
@@ -69,30 +68,32 @@ class RowFile:
         """The rows of ``data`` at file offsets ``first``, ``lengths`` rows from each, concatenated.
         Offsets at most ``MERGE_BYTES`` apart are read in one run (a run also ends where the next
         offset goes back: a dataset's chunks may lie in any order); every run is asked of the disk
-        first, then read in place, and the rows are picked from the runs in one step. None on a
-        short read (h5py then reads it)."""
+        first, then read: a run of one range straight into its place, a merged one into a scratch
+        buffer its ranges are copied from. None on a short read (h5py then reads it)."""
         size = _row_bytes(data)
-        if not len(first):
-            return np.empty((0,) + data.shape[1:], data.dtype)
-        end = first + lengths * size
-        cut = np.flatnonzero((first[1:] - end[:-1] > MERGE_BYTES) | (first[1:] < end[:-1])) + 1
-        run_start = np.concatenate([[0], cut])
-        run_first, run_end = first[run_start], np.maximum.reduceat(end, run_start)
-        at = np.concatenate([[0], np.cumsum(run_end - run_first)])
-        buf = np.empty(int(at[-1]), np.uint8)
-        view = memoryview(buf)
-        for lo, hi in zip(run_first.tolist(), run_end.tolist()):
-            os.posix_fadvise(self.fd, lo, hi - lo, os.POSIX_FADV_WILLNEED)
-        for lo, hi, pos in zip(run_first.tolist(), run_end.tolist(), at[:-1].tolist()):
-            if os.preadv(self.fd, [view[pos:pos + hi - lo]], lo) != hi - lo:
-                return None
-        run = np.repeat(np.arange(len(run_first)), np.diff(np.concatenate([run_start, [len(first)]])))
-        place = at[:-1][run] + first - run_first[run]  # each offset's place in ``buf``
-        if ((first - first[0]) % size).any():  # chunks at offsets out of step with the rows: pick bytes
-            picked = buf[concat_ranges(place, lengths * size)]
-        else:  # all in step (a contiguous dataset): pick whole rows
-            picked = buf.view(np.dtype((np.void, size)))[concat_ranges(place // size, lengths)]
-        return picked.view(data.dtype).reshape((-1,) + data.shape[1:])
+        nbytes = np.asarray(lengths, np.int64) * size
+        end = first + nbytes
+        out = np.empty(int(nbytes.sum()), np.uint8)
+        if len(first):
+            cut = np.flatnonzero((first[1:] - end[:-1] > MERGE_BYTES) | (first[1:] < end[:-1])) + 1
+            run_start = np.concatenate([[0], cut])
+            run_first, run_end = first[run_start], np.maximum.reduceat(end, run_start)
+            for lo, hi in zip(run_first.tolist(), run_end.tolist()):
+                os.posix_fadvise(self.fd, lo, hi - lo, os.POSIX_FADV_WILLNEED)
+            view = memoryview(out)
+            place = (np.cumsum(nbytes) - nbytes).tolist()
+            offsets, sizes = first.tolist(), nbytes.tolist()
+            for lo, hi, a, b in zip(run_first.tolist(), run_end.tolist(), run_start.tolist(), cut.tolist() + [len(first)]):
+                if b - a == 1:  # one range: read in place
+                    if os.preadv(self.fd, [view[place[a]:place[a] + hi - lo]], lo) != hi - lo:
+                        return None
+                    continue
+                scratch = bytearray(hi - lo)
+                if os.preadv(self.fd, [scratch], lo) != hi - lo:
+                    return None
+                for i in range(a, b):
+                    view[place[i]:place[i] + sizes[i]] = scratch[offsets[i] - lo:offsets[i] - lo + sizes[i]]
+        return out.view(data.dtype).reshape((-1,) + data.shape[1:])
 
     def close(self) -> None:
         os.close(self.fd)
