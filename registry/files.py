@@ -32,19 +32,27 @@ def text_key(text: str) -> bytes:
 def atomic_h5(path: Path) -> Iterator[h5py.File]:
     """Write a whole HDF5 file under a temporary name, then move it in place."""
     with atomic_file(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        # datasets of 64 kB or more start on a page: a label's rival blocks are laid out page by page
+        with h5py.File(tmp, "w", alignment_threshold=2**16, alignment_interval=4096) as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             yield f
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
 
 
-def open_checked(path: Path, what: str, **options: Any) -> h5py.File:
-    """Open a registry file for reading, checking its schema version (``options``: h5py.File's)."""
+def open_checked(path: Path, what: str, random_access: bool = False, **options: Any) -> h5py.File:
+    """Open a registry file for reading, checking its schema version (``options``: h5py.File's).
+
+    ``random_access``: no readahead on the file (``POSIX_FADV_RANDOM``), for a file of which a few
+    parts are read: the kernel would read up to its readahead window (8 MB here) past each read,
+    ~12 MB of a selection's reads of the graph, and more of a label's."""
     try:
         f = h5py.File(path, "r", **options)
     except OSError as exc:
         raise MllbenchError(f"cannot read {what} at {path} ({exc}); delete it and rerun") from exc
+    handle = f.id.get_vfd_handle() if random_access and f.driver == "sec2" else None
+    if isinstance(handle, int) and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_RANDOM)
     version = int(f.attrs.get("schema_version", -1))
     if version != SCHEMA_VERSION:
         f.close()

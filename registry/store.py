@@ -160,7 +160,7 @@ def load_graph(store: Store):
 
     if not store.graph_path.exists():
         return None
-    with open_checked(store.graph_path, "semantic graph") as f:
+    with open_checked(store.graph_path, "semantic graph", random_access=True) as f:
         strings = {n: tuple(s.decode() if isinstance(s, bytes) else s for s in f[n][:])
                    for n in ("wnids", "names", "captions")}
         graph = SemanticGraph(edges=f["edges"][:], node_ptr=f["node_ptr"][:],

@@ -8,13 +8,13 @@ from test_top_nodes import small_graph, write_label
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
 from mllbench.maths.mll import (canonical_cosines, concat_ranges, cosine, near_margin, pair_rivals, rank_tiles,
-                                rival_depth, rival_hits, rival_offsets, tie_winners, top_nodes)
+                                rival_blocks, rival_depth, rival_hits, rival_offsets, tie_winners, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
-from mllbench.registry.store import Store
+from mllbench.registry.store import Store, atomic_h5
 
 
 def test_rival_hits_by_hand():
@@ -79,6 +79,31 @@ def node_ranks(rivals, held, ptr, selected, depth, k=5):
                 block[:, lo:hi] = rivals[first:first + sizes[v] * (hi - lo)].reshape(-1, hi - lo)
         out.append(block[:, :depth])
     return np.concatenate(out)
+
+
+def test_rival_blocks_by_hand(tmp_path):
+    """A node's block: its pairs' counts (padded to the item size), then its tiles; a block of a page or more
+    starts on a page, and HDF5 puts the dataset itself on a page (atomic_h5)."""
+    counts = np.arange(3 * 46, dtype=np.uint8).reshape(46, 3)
+    sizes, ranks = np.array([1, 0, 2, 3, 40]), np.array([4, 0, 4, 1000, 1000])  # node 3's block: 9 + 6,000 bytes
+    rivals = np.arange(4 + 8 + 3000 + 40000, dtype=np.uint16)
+    blocks, at = rival_blocks(counts, rivals, ranks, sizes)
+    assert at.tolist() == [0, 12, 12, 4096, 3 * 4096, 3 * 4096 + 120 + 80000]  # 3 counts + 1 pad + 8 rivals;
+    # 6 + 0 + 16; then a page: 9 + 1 pad + 6,000 (node 3), and the next page (node 4)
+    assert blocks[:4].tolist() == [0, 1, 2, 0] and blocks[4:12].view(np.uint16).tolist() == [0, 1, 2, 3]
+    assert blocks[12:18].tolist() == list(range(3, 9)) and blocks[18:28].view(np.uint16).tolist() == [4, 5, 6, 7, 8]
+    assert blocks[4096:4105].tolist() == list(range(9, 18)) and blocks[4106:4108].view(np.uint16)[0] == 12
+    assert blocks[3 * 4096 + 120:3 * 4096 + 122].view(np.uint16)[0] == 3012
+    with atomic_h5(tmp_path / "aligned.h5") as f:
+        f["small"] = np.zeros(5000, np.uint8)
+        f["blocks"] = blocks
+    reader = RowFile(str(tmp_path / "aligned.h5"))
+    with h5py.File(tmp_path / "aligned.h5", "r") as f:
+        assert len(blocks) >= 2**16 and f["blocks"].id.get_offset() % 4096 == 0  # so node 3 is on a file page
+        lengths = np.array([11, 0, 21, 6009, 80119])  # each block but its first byte
+        np.testing.assert_array_equal(reader.ranges(f["blocks"], at[:-1] + 1, lengths),
+                                      blocks[concat_ranges(at[:-1] + 1, lengths)])
+    reader.close()
 
 
 def test_the_margin_bounds_float32_cosines_of_any_shape():
@@ -205,16 +230,22 @@ def test_near_ties_settle_the_same_from_rivals_and_densely(tmp_path):
     memory.close(), disk.close()
 
 
-def test_an_older_label_is_converted_once_without_a_model(tmp_path):
+@pytest.mark.parametrize("older", ["no rivals", "layout 3"])
+def test_an_older_label_is_converted_once_without_a_model(tmp_path, older):
     store, graph = Store(tmp_path / "registry"), small_graph()
     write_label(store, graph, "m", seed=3)
     path = store.label_path("m")
-    keys = ("image_emb", "caption_emb", "top_nodes", "pair_counts", "pair_rivals", "rival_ranks")
+    keys = ("image_emb", "caption_emb", "top_nodes", "rival_blocks", "rival_block_at", "rival_ranks")
     with h5py.File(path, "a") as f:
         before = {k: f[k][:] for k in keys}
-        for key in keys[3:]:  # as labels were before pair rivals
+        for key in keys[3:]:  # as labels were before pair rivals, or with counts and tiles apart (layout 3)
             del f[key]
         del f.attrs["rival_layout"]
+        if older == "layout 3":
+            counts, rivals, ranks, _ = pair_rivals(before["image_emb"], before["caption_emb"], graph.node_ptr,
+                                                   graph.node_images)
+            f["pair_counts"], f["pair_rivals"], f["rival_ranks"] = counts, rivals, ranks
+            f.attrs["rival_layout"] = 3
     assert not label_is_current(store, graph, "m")
     with pytest.raises(Exception, match="run `mllbench label`"):
         disk = GraphLabels(store, graph, embed=lambda texts: [])
@@ -228,7 +259,7 @@ def test_an_older_label_is_converted_once_without_a_model(tmp_path):
     assert status == "updated" and label_is_current(store, graph, "m")
     assert seen[-1] == (len(graph.image_refs),) * 2  # the conversion's bar reaches its end
     with h5py.File(path, "r") as f:
-        assert f.attrs["rival_layout"] == RIVAL_LAYOUT
+        assert f.attrs["rival_layout"] == RIVAL_LAYOUT and "pair_counts" not in f and "pair_rivals" not in f
         for key, data in before.items():
             np.testing.assert_array_equal(f[key][:], data)
     assert label_model(store, graph, "m", lambda: pytest.fail("loaded"), lambda ref: None) == "cached"

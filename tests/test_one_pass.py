@@ -81,7 +81,7 @@ def label_arrays(path: Path) -> dict:
 def assert_same_labels(a: Path, b: Path) -> None:
     for model in (*SHARED, OTHER):
         x, y = label_arrays(Store(a).label_path(model)), label_arrays(Store(b).label_path(model))
-        assert x.keys() == y.keys() and {"image_emb", "caption_emb", "pair_rivals", "top_nodes"} <= x.keys()
+        assert x.keys() == y.keys() and {"image_emb", "caption_emb", "rival_blocks", "top_nodes"} <= x.keys()
         for key in x:
             assert np.array_equal(x[key], y[key]), (model, key)
 

@@ -33,6 +33,7 @@ import numpy as np
 TOP_NODES = 32
 RIVALS = 255  # rivals listed per (image, node) pair (pair_rivals), at most: beyond them a pair is scored densely
 RANK_TILES = (0, 4, 8, 16, 32, 64, 128)  # where the tiles of rivals' ranks start (rank_tiles)
+RIVAL_PAGE = 4096  # a node's block of rivals at least this long starts on a multiple of it (rival_blocks)
 TOP_NODES_MIN_WORK = 2**27  # images x selected nodes above which Eq. 5 reads top nodes (2**27: 0.5 GB of float32)
 
 
@@ -253,6 +254,36 @@ def tile_layout(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndar
     return rivals, node_ranks.astype(np.uint8)
 
 
+def rival_blocks(counts: np.ndarray, rivals: np.ndarray, node_ranks: np.ndarray,
+                 sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(blocks, block_at): one block of bytes per node, its pairs' ``counts`` (3 bytes a pair, padded to
+    the rivals' item size) then its tiles of ``rivals`` (:func:`tile_layout`, little-endian), and where
+    each block starts (V + 1). Why one block: a selection's first read of a node is its counts and its
+    first tiles, one run; and a block of at least ``RIVAL_PAGE`` bytes starts on a page, so those
+    ~2.6 kB (75 pairs, 16 ranks) cost one page to read, not two (a page costs as much as its bytes)."""
+    sizes, ranks = np.asarray(sizes, np.int64), np.asarray(node_ranks, np.int64)
+    item = rivals.dtype.itemsize
+    head = block_head(sizes, item)
+    length = np.where(sizes > 0, head + sizes * ranks * item, 0)
+    at = np.zeros(len(sizes) + 1, np.int64)
+    pos = 0
+    for v, n in enumerate(length.tolist()):  # once per label assembled: ~5 ms at 9,055 nodes
+        if n >= RIVAL_PAGE and pos % RIVAL_PAGE:
+            pos += RIVAL_PAGE - pos % RIVAL_PAGE
+        at[v], pos = pos, pos + n
+    at[-1] = pos
+    blocks = np.zeros(pos, np.uint8)
+    blocks[concat_ranges(at[:-1], 3 * sizes)] = np.asarray(counts, np.uint8).reshape(-1)
+    blocks[concat_ranges(at[:-1] + head, sizes * ranks * item)] = rivals.astype(rivals.dtype.newbyteorder("<")).view(
+        np.uint8)
+    return blocks, at
+
+
+def block_head(sizes: np.ndarray, item: int) -> np.ndarray:
+    """Bytes of each node's counts in :func:`rival_blocks`, padded to the rivals' ``item`` size."""
+    return -(-3 * np.asarray(sizes, np.int64) // item) * item
+
+
 def rival_offsets(sizes: np.ndarray, node_ranks: np.ndarray) -> np.ndarray:
     """(V + 1,): where each node's rivals start in :func:`tile_layout` (its pairs x the ranks it stores)."""
     return np.concatenate([[0], np.cumsum(np.asarray(sizes, np.int64) * np.asarray(node_ranks, np.int64))])
@@ -291,12 +322,12 @@ def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray, s
     return beaten | hit, hit, ~beaten & ~hit & ~all_read, near
 
 
-def tile_hits(flat: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.ndarray, lo: int, hi: int,
-              counts: np.ndarray, in_selected: np.ndarray, near_before: np.ndarray,
+def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.ndarray, lo: int,
+              hi: int, counts: np.ndarray, in_selected: np.ndarray, near_before: np.ndarray,
               open_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """:func:`rival_hits` straight from tiles [``lo``, ``hi``) of rivals as :func:`tile_layout` stores them:
-    ``flat`` holds, node after node, the tiles of those ranks the node holds (``held``: the ranks each
-    stores; ``sizes``: its pairs), each pair after pair; ``counts``, ``near_before`` and ``open_``
+    from ``run``, ``flat`` holds each node's tiles of those ranks that it holds (``held``: the ranks
+    each stores; ``sizes``: its pairs), each pair after pair; ``counts``, ``near_before`` and ``open_``
     (whether still undecided) are the nodes' pairs', in order. Returns (decided, hit, deeper, near)
     per pair (for the open ones) and the selected rivals of the near ones, (pair, node).
 
@@ -307,8 +338,7 @@ def tile_hits(flat: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.
     n_pairs = int(sizes.sum())
     pair_node = np.repeat(np.arange(len(sizes)), sizes)
     at = np.arange(n_pairs) - (np.cumsum(sizes) - sizes)[pair_node]  # each pair's place in its node
-    run = (np.cumsum(np.clip(np.minimum(held, bounds[hi]) - bounds[lo], 0, None) * sizes)
-           - np.clip(np.minimum(held, bounds[hi]) - bounds[lo], 0, None) * sizes)[pair_node]  # its node's run in flat
+    run = np.asarray(run, np.int64)  # where each node's tiles start in flat
     decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.asarray(near_before, bool).copy()
     deeper = np.asarray(open_, bool).copy()  # undecided, with ranks to read
     found_pair, found_node = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
@@ -316,15 +346,20 @@ def tile_hits(flat: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.
         rows = np.flatnonzero(deeper)
         if not len(rows):
             break
-        width, has = int(bounds[t + 1] - bounds[t]), held[pair_node[rows]] > bounds[t]  # else: no rank left
-        first = run[rows[has]] + sizes[pair_node[rows[has]]] * (bounds[t] - bounds[lo]) + at[rows[has]] * width
-        ranks = np.full((len(rows), width), len(in_selected), flat.dtype)
-        ranks[has] = flat[first[:, None] + np.arange(width)]
+        width, node = int(bounds[t + 1] - bounds[t]), pair_node[rows]
+        first = run[node] + sizes[node] * (bounds[t] - bounds[lo]) + at[rows] * width
+        has = held[node] > bounds[t]  # else: no rank left to read
+        if has.all():
+            ranks = flat[first[:, None] + np.arange(width)]
+        else:
+            ranks = np.full((len(rows), width), len(in_selected), flat.dtype)
+            ranks[has] = flat[first[has][:, None] + np.arange(width)]
         done, hits, more, tied = rival_hits(counts[rows], ranks, in_selected, int(bounds[t]), near[rows])
         decided[rows], hit[rows], deeper[rows], near[rows] = done, hits, more, tied
-        row, rank = np.nonzero(np.append(np.asarray(in_selected, bool), False)[ranks] & tied[:, None])
-        found_pair.append(rows[row])
-        found_node.append(ranks[row, rank].astype(np.int64))
+        tied = np.flatnonzero(tied)
+        row, rank = np.nonzero(np.append(np.asarray(in_selected, bool), False)[ranks[tied]])
+        found_pair.append(rows[tied[row]])
+        found_node.append(ranks[tied[row], rank].astype(np.int64))
     return decided, hit, deeper, near, (np.concatenate(found_pair), np.concatenate(found_node))
 
 

@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import (concat_ranges, cosine, near_margin, rival_depth, rival_offsets, tie_winners,
-                                tile_hits)
+from mllbench.maths.mll import (block_head, concat_ranges, cosine, index_dtype, near_margin, rival_depth,
+                                tie_winners, tile_hits)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
@@ -21,9 +21,9 @@ from mllbench.semantic.graph import SemanticGraph
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
 FIRST_RANKS = 16  # ranks of pair rivals read at least in a selection's first round (GraphLabels.decided_hits):
 # 16 ranks of a node's 75 pairs are 2.4 kB, within the page or two its first round reads anyway
-RIVAL_LAYOUT = 3  # pair_counts / pair_rivals / rival_ranks as mllbench.maths.mll.pair_rivals makes them:
+RIVAL_LAYOUT = 4  # rival_blocks / rival_block_at / rival_ranks as mllbench.maths.mll.rival_blocks makes them:
 # 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, node after node in tiles of
-# ranks (tile_layout)
+# ranks (tile_layout), counts apart; 4 the same tiles in one block a node with its counts, a long block on a page
 
 
 def read_ranges(data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray, gap: int) -> np.ndarray:
@@ -85,7 +85,7 @@ class GraphLabels:
                 raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
             # no chunk cache: selection reads scattered rows once each, and a cached chunk
             # (256 rows) would be read whole for each (measured: 2.4x the bytes, 1.5x the time)
-            f = open_checked(path, f"label of {model_id}", rdcc_nbytes=0)
+            f = open_checked(path, f"label of {model_id}", random_access=True, rdcc_nbytes=0)
             if f.attrs.get("graph_hash") != self._graph_hash:
                 f.close()
                 raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
@@ -187,10 +187,11 @@ class GraphLabels:
         exactly the dense argmax's hit where decided (``mllbench.maths.mll.rival_hits``), near-ties
         settled among their candidates as :meth:`dense_hits` settles them.
 
-        Reads each selected node's pairs (3 bytes a pair) and the first tiles of their rivals' ranks
-        (2 bytes a rival: the tiles up to ``rival_depth`` ranks, at least ``FIRST_RANKS``, then the next
-        tile of the nodes with pairs still open, and so on), not its images' embeddings, which inner
-        nodes scatter over the label; a near-tie's image row and its candidates' caption rows. A
+        Reads the start of each selected node's block (``mllbench.maths.mll.rival_blocks``): its pairs'
+        counts (3 bytes a pair) and the first tiles of their rivals' ranks (2 bytes a rival: the tiles up
+        to ``rival_depth`` ranks, at least ``FIRST_RANKS``), in one run, a page for most nodes; then the
+        next tile of the nodes with pairs still open, and so on. Not its images' embeddings, which inner
+        nodes scatter over the label: only a near-tie's image row and its candidates' caption rows. A
         label held in memory decides nothing: scoring it densely reads nothing.
         """
         f = self._label(model_id)
@@ -202,10 +203,10 @@ class GraphLabels:
         if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
             raise MllbenchError(f"the label of {model_id!r} has no pair rivals of this version; "
                                 "run `mllbench label` to update it")
-        counts = self._ranges(model_id, f["pair_counts"], self.graph.node_ptr[selected], sizes)  # 3 bytes a pair
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
-        bounds, starts, held = self._tiles(model_id, f)
+        bounds, block_at, held, item, dtype = self._tiles(model_id, f)
+        head = block_head(sizes, item)
         first_pair = np.cumsum(sizes) - sizes
         pair_node = np.repeat(np.arange(len(selected)), sizes)
         decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
@@ -213,17 +214,23 @@ class GraphLabels:
         depth = max(rival_depth(len(selected), int((self.n_images > 0).sum())), FIRST_RANKS)
         lo, hi = 0, int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))  # first: the tiles up to ``depth``
         is_open = np.ones(n_pairs, bool)
-        nodes = np.arange(len(selected))
-        while len(nodes):  # then the next tile of the nodes with pairs still open
+        nodes, counts = np.arange(len(selected)), np.zeros((n_pairs, 3), np.uint8)
+        while len(nodes):  # first each node's counts and first tiles, one run; then the next tile of open nodes
             node, size = selected[nodes], sizes[nodes]
-            span = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size
-            flat = self._ranges(model_id, f["pair_rivals"], starts[node] + size * bounds[lo], span)
+            tiles = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size * item
+            skip = head[nodes] if lo == 0 else 0  # the counts: read in the first round only
+            start = block_at[node] + (0 if lo == 0 else head[nodes] + size * bounds[lo] * item)
+            raw = self._ranges(model_id, f["rival_blocks"], start, skip + tiles)
+            at = np.cumsum(skip + tiles) - skip - tiles  # each node's run in ``raw``
+            if lo == 0:
+                counts = raw[concat_ranges(at, 3 * size)].reshape(-1, 3)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
-            done, hits, deeper, tied, (at, rival) = tile_hits(flat, size, held[node], bounds, lo, hi, counts[pairs],
-                                                               in_selected, near[pairs], is_open[pairs])
+            done, hits, deeper, tied, (pair, rival) = tile_hits(raw.view(dtype), (at + skip) // item, size, held[node],
+                                                                bounds, lo, hi, counts[pairs], in_selected,
+                                                                near[pairs], is_open[pairs])
             take = is_open[pairs]
             decided[pairs[take]], hit[pairs[take]], near[pairs[take]] = done[take], hits[take], tied[take]
-            found.append((pairs[at], rival))
+            found.append((pairs[pair], rival))
             is_open[pairs] = deeper
             nodes, lo, hi = np.unique(pair_node[pairs[deeper]]), hi, hi + 1
         tied = np.flatnonzero(near & ~decided & (counts[:, 2] == 0))  # every selected rival listed: settle them
@@ -254,12 +261,13 @@ class GraphLabels:
         return tie_winners(image_rows.astype(np.float32), candidates,
                            caption_rows[np.searchsorted(unique_nodes, candidates.clip(0))])
 
-    def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tile bounds, where each node's rivals start (V + 1), ranks each node stores) of a label's
-        pair rivals (``mllbench.maths.mll.tile_layout``): 9 kB read per label, the rest computed."""
+    def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.dtype]:
+        """(tile bounds, where each node's block starts (V + 1), ranks each node stores, the rivals' item
+        size and type) of a label's pair rivals (``mllbench.maths.mll.rival_blocks``): ~80 kB a label."""
         if model_id not in self._rival_tiles:
-            bounds, ranks = np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_ranks"][:].astype(np.int64)
-            self._rival_tiles[model_id] = (bounds, rival_offsets(self.n_images, ranks), ranks)
+            dtype = np.dtype(index_dtype(len(self.wnids) + 1)).newbyteorder("<")
+            self._rival_tiles[model_id] = (np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_block_at"][:],
+                                           f["rival_ranks"][:].astype(np.int64), dtype.itemsize, dtype)
         return self._rival_tiles[model_id]
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:

@@ -5,10 +5,10 @@ model's embedding of every graph image and of every node caption (float16).
 That is O((images + nodes) x d), not the dense images x nodes matrix: at the
 paper's scale (9,055 nodes x <=75 images, d = 512-1024) about 0.7-1.4 GB
 per model instead of ~12 GB. It also stores each (image, node)
-pair's rivals (``pair_counts``, ``pair_rivals`` in tiles of ranks, ``rival_ranks``: see
-``mllbench.maths.mll.pair_rivals``), from which a selection reads Eq. 5's argmax for
-its own nodes' pairs alone, one contiguous run per node, instead of the images'
-embeddings that inner nodes scatter over the label; and each image's ``TOP_NODES``
+pair's rivals (``rival_blocks``: a block per node of its pairs' counts and tiles of
+ranks, ``rival_block_at``, ``rival_ranks``: see ``mllbench.maths.mll.pair_rivals`` and
+``rival_blocks``), from which a selection reads Eq. 5's argmax for its own nodes' pairs
+alone, one contiguous run per node, instead of the images' embeddings that inner nodes scatter over the label; and each image's ``TOP_NODES``
 most similar nodes (``top_nodes``, for selectors that read them). Both are
 recomputed whenever the label is assembled, as they depend on every node; a label
 made before them is converted by ``mllbench label`` from its own rows, no model loaded.
@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from mllbench.semantic.graph import SemanticGraph
-from mllbench.maths.mll import TOP_NODES, pair_rivals, rank_tiles, rivals_listed
+from mllbench.maths.mll import TOP_NODES, pair_rivals, rank_tiles, rival_blocks, rivals_listed
 # the reading side; GraphLabels, read_rows, read_ranges importable from here as before
 from mllbench.pipeline.label_view import (RIVAL_LAYOUT, SIM_BLOCK_BYTES, GraphLabels,  # noqa: F401
                                          read_ranges, read_rows)
@@ -69,7 +69,7 @@ def label_is_current(store: Store, graph: SemanticGraph, model_id: str, fingerpr
     path = store.label_path(model_id)
     if not path.exists():
         return False
-    with open_checked(path, f"label of {model_id}") as f:
+    with open_checked(path, f"label of {model_id}", random_access=True) as f:
         # a label without top nodes (made before they were stored), or with another number of them,
         # is re-assembled from its own rows
         return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
@@ -277,7 +277,8 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
                                                       max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
         f["top_nodes"] = top
         f.attrs["rival_layout"], f.attrs["rival_tiles"] = RIVAL_LAYOUT, rank_tiles(rivals_listed(len(captions)))
-        f["pair_counts"], f["pair_rivals"], f["rival_ranks"] = counts, rivals, node_ranks
+        f["rival_blocks"], f["rival_block_at"] = rival_blocks(counts, rivals, node_ranks, graph.n_images)
+        f["rival_ranks"] = node_ranks
 
 
 def unreadable_refs(graph: SemanticGraph, old: h5py.File | None, part: h5py.File) -> dict[str, str]:
