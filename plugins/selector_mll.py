@@ -17,8 +17,8 @@ from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, 
                                transfer_matrix)
 
 ALTERNATIVES = 3  # next-best nodes shown per class by ``explain``
-READERS = 2  # labels whose pair rivals are read at once, ahead of the dense scoring of each label's undecided
-# pairs (integer work and reads: they wait on the disk and numpy, not the GIL)
+READERS = 4  # labels read and scored at once (each waits on the disk and numpy, not the GIL); the result does
+# not depend on which thread or BLAS kernel scored a label: near-ties are settled by tie_winners
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -82,10 +82,9 @@ class MLL(Selector):
     def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
         """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
         pairs = ctx.labels.node_images(selected)
-        with ThreadPoolExecutor(READERS) as pool:  # reading rivals waits on the disk and numpy, not the GIL
-            decided = pool.map(lambda model: ctx.labels.decided_hits(model.id, selected), ctx.models)
-            evidence = [selected_node_hits(ctx.labels, model.id, selected, pairs, found)  # dense: one label at a
-                        for model, found in zip(ctx.models, decided)]  # time, while the readers go on
+        with ThreadPoolExecutor(READERS) as pool:  # each label's reads and scoring wait on the disk and numpy
+            evidence = list(pool.map(lambda model: selected_node_hits(ctx.labels, model.id, selected, pairs),
+                                     ctx.models))
         p_v = np.stack([precision_from_hits(*e) for e in evidence])
         return reuse_metric(class_precision(p_v, z), float({**self.defaults, **ctx.params}["alpha"])), evidence
 

@@ -7,8 +7,9 @@ from test_top_nodes import small_graph, write_label
 
 from mllbench.host.benchmark import load_benchmark
 from mllbench.host.plugins import get_host
-from mllbench.maths.mll import (canonical_cosines, concat_ranges, cosine, near_margin, pair_rivals, rank_tiles,
-                                rival_blocks, rival_depth, rival_hits, rival_offsets, tie_winners, top_nodes)
+from mllbench.maths.mll import (block_head, canonical_cosines, concat_ranges, cosine, near_margin, pair_rivals,
+                                rank_tiles, rival_blocks, rival_depth, rival_hits, rival_offsets, tie_counts,
+                                tie_winners, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
 from mllbench.pipeline.rowio import RowFile
@@ -53,10 +54,12 @@ def test_tie_winners_by_hand():
     image = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
     captions = np.array([[1.0, 0.1], [1.0, 0.2], [2.0, 2.0], [1.0, 1.0], [0.0, 1.0]], np.float32)
     candidates = np.array([[0, 1, -1], [3, 2, 4], [1, 4, -1]])  # -1 pads
-    winners = tie_winners(image, candidates, captions[candidates.clip(0)])
+    held = candidates >= 0
+    values = np.zeros(candidates.shape, np.float32)
+    values[held] = canonical_cosines(np.repeat(image, held.sum(1), 0), captions[candidates[held]])
     # image 0: cos 0.995 (node 0) > 0.981 (node 1); image 1: nodes 2 and 3 both 1.0: the lower, 2;
     # image 2 (a zero row): every cosine 0, the lower of its candidates
-    assert winners.tolist() == [0, 2, 1]
+    assert tie_winners(values, candidates).tolist() == [0, 2, 1]
     rows = canonical_cosines(np.repeat(image[:1], 5, 0), captions)
     assert rows[0] == canonical_cosines(image[:1], captions[:1])[0]  # alone or among others, the same bits
     np.testing.assert_allclose(rows, cosine(image[:1], captions)[0], rtol=1e-6)
@@ -84,15 +87,19 @@ def node_ranks(rivals, held, ptr, selected, depth, k=5):
 def test_rival_blocks_by_hand(tmp_path):
     """A node's block: its pairs' counts (padded to the item size), then its tiles; a block of a page or more
     starts on a page, and HDF5 puts the dataset itself on a page (atomic_h5)."""
-    counts = np.arange(3 * 46, dtype=np.uint8).reshape(46, 3)
+    counts = np.zeros((46, 3), np.uint8)
+    counts[:, 0] = 2  # pair 2 (node 2's second) lists 2, 1 definite: 2 tie values (its node's, its near rival's)
+    counts[:, 1] = 2
+    counts[2, 1] = 1
     sizes, ranks = np.array([1, 0, 2, 3, 40]), np.array([4, 0, 4, 1000, 1000])  # node 3's block: 9 + 6,000 bytes
     rivals = np.arange(4 + 8 + 3000 + 40000, dtype=np.uint16)
-    blocks, at = rival_blocks(counts, rivals, ranks, sizes)
+    blocks, at = rival_blocks(counts, rivals, ranks, sizes, np.array([0.5, 0.25], np.float32))
     assert at.tolist() == [0, 12, 12, 4096, 3 * 4096, 3 * 4096 + 120 + 80000]  # 3 counts + 1 pad + 8 rivals;
-    # 6 + 0 + 16; then a page: 9 + 1 pad + 6,000 (node 3), and the next page (node 4)
-    assert blocks[:4].tolist() == [0, 1, 2, 0] and blocks[4:12].view(np.uint16).tolist() == [0, 1, 2, 3]
-    assert blocks[12:18].tolist() == list(range(3, 9)) and blocks[18:28].view(np.uint16).tolist() == [4, 5, 6, 7, 8]
-    assert blocks[4096:4105].tolist() == list(range(9, 18)) and blocks[4106:4108].view(np.uint16)[0] == 12
+    # 6 + 16 + 8 (pair 2's tie values); then a page: 9 + 1 pad + 6,000 (node 3), and the next page (node 4)
+    assert blocks[:4].tolist() == [2, 2, 0, 0] and blocks[4:12].view(np.uint16).tolist() == [0, 1, 2, 3]
+    assert blocks[12:18].tolist() == [2, 2, 0, 2, 1, 0] and blocks[18:34].view(np.uint16).tolist() == list(range(4, 12))
+    assert blocks[34:42].view(np.float32).tolist() == [0.5, 0.25]
+    assert blocks[4106:4108].view(np.uint16)[0] == 12
     assert blocks[3 * 4096 + 120:3 * 4096 + 122].view(np.uint16)[0] == 3012
     with atomic_h5(tmp_path / "aligned.h5") as f:
         f["small"] = np.zeros(5000, np.uint8)
@@ -134,13 +141,13 @@ def synthetic(quantize: float | None, seed: int = 0):
 @pytest.mark.parametrize("quantize", [None, 2.0])
 def test_pair_rivals_decide_as_the_dense_argmax_across_selection_sizes(quantize):
     images, captions, ptr, node_images = synthetic(quantize)
-    counts, rivals, held, top = pair_rivals(images, captions, ptr, node_images, k=5, top=9)
+    counts, rivals, held, top, ties = pair_rivals(images, captions, ptr, node_images, k=5, top=9)
     blocks = pair_rivals(images, captions, ptr, node_images, k=5, max_bytes=4 * 60 * 7, top=9)  # 7 images a block
-    for whole, part in zip((counts, rivals, held, top), blocks):
+    for whole, part in zip((counts, rivals, held, top, ties), blocks):
         np.testing.assert_array_equal(whole, part)
     np.testing.assert_array_equal(top, top_nodes(images, captions, k=9))  # the ranking top_nodes makes
     sizes = np.diff(ptr)
-    assert rank_tiles(5).tolist() == [0, 4, 5] and rank_tiles(255).tolist() == [0, 4, 8, 16, 32, 64, 128, 255]
+    assert rank_tiles(5).tolist() == [0, 4, 5] and rank_tiles(255).tolist() == [0, 4, 8, 16, 24, 32, 64, 128, 255]
     for v in np.flatnonzero(sizes):  # a node stores the tiles its most listed rival reaches into
         most = counts[ptr[v]:ptr[v + 1], 0].max()
         assert held[v] == (0 if most == 0 else 4 if most <= 4 else 5)
@@ -193,9 +200,9 @@ class CountingLabels(GraphLabels):
 
     settled = 0
 
-    def _tie_winners(self, model_id, f, selected, tied, *rest):
+    def _tie_winners(self, model_id, f, selected, sizes, counts, pair_node, tied, found):
         self.settled += len(tied)
-        return super()._tie_winners(model_id, f, selected, tied, *rest)
+        return super()._tie_winners(model_id, f, selected, sizes, counts, pair_node, tied, found)
 
 
 def test_near_ties_settle_the_same_from_rivals_and_densely(tmp_path):
@@ -228,6 +235,22 @@ def test_near_ties_settle_the_same_from_rivals_and_densely(tmp_path):
             np.testing.assert_array_equal(hit[decided], memory.dense_hits("m", selected, pairs)[decided])
     assert disk.settled > 50  # near-ties were settled from the rivals, not only densely
     memory.close(), disk.close()
+    with h5py.File(store.label_path("m"), "r") as f:  # the tie values a label stores: computed as a selection would
+        image_rows, caption_rows = f["image_emb"][:], f["caption_emb"][:]
+        blocks, at = f["rival_blocks"][:], f["rival_block_at"][:]
+    counts, _, ranks, _, ties = pair_rivals(image_rows, caption_rows, graph.node_ptr, graph.node_images)
+    per_pair = tie_counts(counts)
+    assert per_pair.sum() > 100 and (per_pair != 1).all()  # a tie: the pair's node and at least one near rival
+    first = np.cumsum(per_pair) - per_pair  # each pair's first tie value
+    sizes = np.diff(graph.node_ptr)
+    for v in np.flatnonzero(sizes):
+        lo, hi = graph.node_ptr[v], graph.node_ptr[v + 1]
+        stored = blocks[at[v] + block_head(sizes[v:v + 1], 2)[0] + 2 * sizes[v] * ranks[v]:][:4 * per_pair[lo:hi].sum()]
+        np.testing.assert_array_equal(stored.view(np.float32), ties[first[lo]:first[lo] + per_pair[lo:hi].sum()])
+    pair = int(np.flatnonzero(per_pair)[0])  # its first value: the cosine of its image and its node, computed alone
+    node = int(np.searchsorted(graph.node_ptr, pair, side="right") - 1)
+    assert ties[first[pair]] == canonical_cosines(image_rows[graph.node_images[pair]][None].astype(np.float32),
+                                                  caption_rows[node][None].astype(np.float32))[0]
 
 
 @pytest.mark.parametrize("older", ["no rivals", "layout 3"])
@@ -242,7 +265,7 @@ def test_an_older_label_is_converted_once_without_a_model(tmp_path, older):
             del f[key]
         del f.attrs["rival_layout"]
         if older == "layout 3":
-            counts, rivals, ranks, _ = pair_rivals(before["image_emb"], before["caption_emb"], graph.node_ptr,
+            counts, rivals, ranks, _, _ = pair_rivals(before["image_emb"], before["caption_emb"], graph.node_ptr,
                                                    graph.node_images)
             f["pair_counts"], f["pair_rivals"], f["rival_ranks"] = counts, rivals, ranks
             f.attrs["rival_layout"] = 3

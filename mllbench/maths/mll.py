@@ -32,7 +32,8 @@ import numpy as np
 # cold disk); with 32, ~0.02 %. 32 cost 26 MB per model at the paper's scale (4 % of a label).
 TOP_NODES = 32
 RIVALS = 255  # rivals listed per (image, node) pair (pair_rivals), at most: beyond them a pair is scored densely
-RANK_TILES = (0, 4, 8, 16, 32, 64, 128)  # where the tiles of rivals' ranks start (rank_tiles)
+RANK_TILES = (0, 4, 8, 16, 24, 32, 64, 128)  # where the tiles of rivals' ranks start (rank_tiles); 24: a node's counts
+# and first 24 ranks fill one page (75 pairs: 225 + 3,600 bytes), and settle ~90 % of a 1,000-class task's nodes
 RIVAL_PAGE = 4096  # a node's block of rivals at least this long starts on a multiple of it (rival_blocks)
 TOP_NODES_MIN_WORK = 2**27  # images x selected nodes above which Eq. 5 reads top nodes (2**27: 0.5 GB of float32)
 
@@ -165,7 +166,7 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.ndarray, node_images: np.ndarray,
                 k: int = RIVALS, max_bytes: int = 64 * 2**20, progress: Callable[[int, int], None] | None = None,
-                top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each (image, node) pair's rivals: the nodes that may rank at or above the pair's node.
 
     Pairs are the graph's (``node_ptr``, ``node_images``: node after node). For pair (x, v)
@@ -180,6 +181,10 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     any, within about V / s ranks, so it reads the first tiles of its nodes (:func:`rival_depth`),
     not every listed rival, a small selection deeper, a large one a few ranks, each node's first
     tiles in one run, and each tile of many nodes picked without a loop per node.
+    Last, ``tie_values``: for each pair with near rivals (listed, not definite) and none unlisted,
+    the :func:`canonical_cosines` of its node and of each near rival, in rank order
+    (:func:`tie_counts` a pair, pair after pair), so a selection settles its near-ties
+    (:func:`tie_winners`) without reading their embeddings.
     Images are scored in blocks of ~``max_bytes``.
     """
     n_nodes, n_images = len(caption_emb), len(image_emb)
@@ -194,6 +199,7 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
     counts = np.zeros((len(node_images), 3), np.uint8)
     top = min(top, n_nodes)
     tops = np.empty((n_images, top), index_dtype(n_nodes))
+    tie_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     listed_rivals = np.full((len(node_images), k), n_nodes, index_dtype(n_nodes + 1))  # n_nodes pads
     step = max(1, max_bytes // (4 * max(n_nodes, 1)))
     for start in range(0, n_images, step):
@@ -214,10 +220,40 @@ def pair_rivals(image_emb: np.ndarray, caption_emb: np.ndarray, node_ptr: np.nda
             front = np.argsort(~listed, axis=1, kind="stable")[:, :k]  # listed rivals first, in rank order
             listed_rivals[pairs] = np.where(np.take_along_axis(listed, front, 1),
                                             np.take_along_axis(first, front, 1), n_nodes)
+            tied = np.flatnonzero(tie_counts(counts[pairs]))
+            if len(tied):
+                c = counts[pairs[tied]].astype(np.int64)
+                lengths = 1 + c[:, 0] - c[:, 1]  # the pair's node, then its near rivals
+                at = np.cumsum(lengths) - lengths
+                nodes = np.empty(int(lengths.sum()), np.int64)
+                nodes[at] = node[tied]
+                near_row = np.repeat(np.arange(len(tied)), c[:, 0] - c[:, 1])
+                nodes[np.delete(np.arange(len(nodes)), at)] = listed_rivals[pairs[tied][near_row],
+                                                                            concat_ranges(c[:, 1], c[:, 0] - c[:, 1])]
+                rows = np.asarray(image_emb[start:start + step], np.float32)[np.repeat(row[tied], lengths)]
+                tie_parts.append((pairs[tied], lengths,
+                                  canonical_cosines(rows, np.asarray(caption_emb, np.float32)[nodes])))
         if progress:
             progress(min(start + step, n_images), n_images)
     rivals, node_ranks = tile_layout(listed_rivals, counts[:, 0], np.asarray(node_ptr), k)
-    return counts, rivals, node_ranks, tops
+    return counts, rivals, node_ranks, tops, _in_pair_order(tie_parts, tie_counts(counts))
+
+
+def tie_counts(counts: np.ndarray) -> np.ndarray:
+    """Tie values :func:`pair_rivals` stores per pair: its node and its near rivals, where it has near
+    rivals and none unlisted (a pair with unlisted rivals is scored densely); else none."""
+    counts = np.asarray(counts, np.int64)
+    near = counts[:, 0] - counts[:, 1]
+    return np.where((near > 0) & (counts[:, 2] == 0), 1 + near, 0)
+
+
+def _in_pair_order(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], per_pair: np.ndarray) -> np.ndarray:
+    """The (pairs, lengths, values) parts of the image blocks as one array, pair after pair."""
+    out = np.zeros(int(per_pair.sum()), np.float32)
+    at = np.cumsum(per_pair) - per_pair
+    for pairs, lengths, values in parts:
+        out[concat_ranges(at[pairs], lengths)] = values
+    return out
 
 
 def rivals_listed(n_nodes: int, k: int = RIVALS) -> int:
@@ -226,8 +262,8 @@ def rivals_listed(n_nodes: int, k: int = RIVALS) -> int:
 
 
 def rank_tiles(k: int) -> np.ndarray:
-    """The rank ranges of the stored rivals when up to ``k`` are listed: [0, 4), [4, 8), [8, 16), ...,
-    [128, k): a selection reads whole tiles, the first few for a large selection, all for a small one."""
+    """The rank ranges of the stored rivals when up to ``k`` are listed: [0, 4), [4, 8), [8, 16), [16, 24),
+    [24, 32), ..., [128, k): a selection reads whole tiles, the first few for a large selection, all for a small one."""
     return np.array([b for b in RANK_TILES if b < k] + [k], np.int64)
 
 
@@ -254,17 +290,23 @@ def tile_layout(listed_rivals: np.ndarray, listed: np.ndarray, node_ptr: np.ndar
     return rivals, node_ranks.astype(np.uint8)
 
 
-def rival_blocks(counts: np.ndarray, rivals: np.ndarray, node_ranks: np.ndarray,
-                 sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rival_blocks(counts: np.ndarray, rivals: np.ndarray, node_ranks: np.ndarray, sizes: np.ndarray,
+                 tie_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(blocks, block_at): one block of bytes per node, its pairs' ``counts`` (3 bytes a pair, padded to
-    the rivals' item size) then its tiles of ``rivals`` (:func:`tile_layout`, little-endian), and where
-    each block starts (V + 1). Why one block: a selection's first read of a node is its counts and its
-    first tiles, one run; and a block of at least ``RIVAL_PAGE`` bytes starts on a page, so those
-    ~2.6 kB (75 pairs, 16 ranks) cost one page to read, not two (a page costs as much as its bytes)."""
+    the rivals' item size), its tiles of ``rivals`` (:func:`tile_layout`, little-endian), then its pairs'
+    ``tie_values`` (float32, :func:`tie_counts` a pair), and where each block starts (V + 1). Why one
+    block: a selection's first read of a node is its counts and its first tiles, one run; and a block
+    of at least ``RIVAL_PAGE`` bytes starts on a page, so those ~3.8 kB (75 pairs, 24 ranks) cost one
+    page to read, not two (a page costs as much as its bytes)."""
     sizes, ranks = np.asarray(sizes, np.int64), np.asarray(node_ranks, np.int64)
     item = rivals.dtype.itemsize
     head = block_head(sizes, item)
-    length = np.where(sizes > 0, head + sizes * ranks * item, 0)
+    ties = np.zeros(len(sizes), np.int64)
+    has = sizes > 0
+    if has.any():
+        ptr = np.cumsum(sizes) - sizes
+        ties[has] = np.add.reduceat(tie_counts(counts), ptr[has])
+    length = np.where(has, head + sizes * ranks * item + 4 * ties, 0)
     at = np.zeros(len(sizes) + 1, np.int64)
     pos = 0
     for v, n in enumerate(length.tolist()):  # once per label assembled: ~5 ms at 9,055 nodes
@@ -274,8 +316,9 @@ def rival_blocks(counts: np.ndarray, rivals: np.ndarray, node_ranks: np.ndarray,
     at[-1] = pos
     blocks = np.zeros(pos, np.uint8)
     blocks[concat_ranges(at[:-1], 3 * sizes)] = np.asarray(counts, np.uint8).reshape(-1)
-    blocks[concat_ranges(at[:-1] + head, sizes * ranks * item)] = rivals.astype(rivals.dtype.newbyteorder("<")).view(
-        np.uint8)
+    tiles = at[:-1] + head
+    blocks[concat_ranges(tiles, sizes * ranks * item)] = rivals.astype(rivals.dtype.newbyteorder("<")).view(np.uint8)
+    blocks[concat_ranges(tiles + sizes * ranks * item, 4 * ties)] = np.asarray(tie_values, "<f4").view(np.uint8)
     return blocks, at
 
 
@@ -324,12 +367,12 @@ def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray, s
 
 def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.ndarray, bounds: np.ndarray, lo: int,
               hi: int, counts: np.ndarray, in_selected: np.ndarray, near_before: np.ndarray,
-              open_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+              open_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """:func:`rival_hits` straight from tiles [``lo``, ``hi``) of rivals as :func:`tile_layout` stores them:
     from ``run``, ``flat`` holds each node's tiles of those ranks that it holds (``held``: the ranks
     each stores; ``sizes``: its pairs), each pair after pair; ``counts``, ``near_before`` and ``open_``
     (whether still undecided) are the nodes' pairs', in order. Returns (decided, hit, deeper, near)
-    per pair (for the open ones) and the selected rivals of the near ones, (pair, node).
+    per pair (for the open ones) and the selected rivals of the near ones, (pair, node, rank).
 
     Tile after tile, each for the pairs it has not decided yet: a 1,000-class selection reads
     16 ranks of ~160k pairs, and the first 4 decide two thirds of them.
@@ -341,7 +384,7 @@ def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.nda
     run = np.asarray(run, np.int64)  # where each node's tiles start in flat
     decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.asarray(near_before, bool).copy()
     deeper = np.asarray(open_, bool).copy()  # undecided, with ranks to read
-    found_pair, found_node = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    found_pair, found_node, found_rank = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for t in range(lo, hi):
         rows = np.flatnonzero(deeper)
         if not len(rows):
@@ -360,7 +403,9 @@ def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.nda
         row, rank = np.nonzero(np.append(np.asarray(in_selected, bool), False)[ranks[tied]])
         found_pair.append(rows[tied[row]])
         found_node.append(ranks[tied[row], rank].astype(np.int64))
-    return decided, hit, deeper, near, (np.concatenate(found_pair), np.concatenate(found_node))
+        found_rank.append(bounds[t] + rank)
+    return decided, hit, deeper, near, (np.concatenate(found_pair), np.concatenate(found_node),
+                                        np.concatenate(found_rank))
 
 
 def canonical_cosines(images: np.ndarray, captions: np.ndarray) -> np.ndarray:
@@ -373,23 +418,24 @@ def canonical_cosines(images: np.ndarray, captions: np.ndarray) -> np.ndarray:
     return np.add.reduce(a * b, axis=1)
 
 
-def tie_winners(images: np.ndarray, candidates: np.ndarray, caption_rows: np.ndarray) -> np.ndarray:
-    """Eq. 5's argmax of near-ties: per image, the candidate node of largest :func:`canonical_cosines`,
-    the lowest node index among equals (as np.argmax over sorted selected nodes breaks ties).
+def tie_winners(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Eq. 5's argmax of near-ties: per image, the candidate node of largest :func:`canonical_cosines`
+    ``values``, the lowest node index among equals (as np.argmax over sorted selected nodes breaks ties).
 
-    ``images`` (n, d) are the images' label rows; ``candidates`` (n, c) the nodes each may be won
-    by, padded with -1; ``caption_rows`` (n, c, d) those nodes' caption rows. Why a rule of its own:
-    two computations of a cosine differ by rounding, so of two nodes whose cosines are within
-    :func:`near_margin` a dense block and a selection's own rows could crown different ones; every
-    path (dense, pair rivals) settles such a tie among the same candidates with this computation.
+    ``candidates`` (n, c) are the nodes each image may be won by, padded with -1, and ``values`` their
+    cosines (pads: anything). Why a rule of its own: two computations of a cosine differ by rounding,
+    so of two nodes whose cosines are within :func:`near_margin` a dense block and a selection's own
+    rows could crown different ones; every path (dense, pair rivals, the tie values a label stores)
+    settles such a tie among the same candidates with the same values.
     """
     n, c = candidates.shape
+    if not c:
+        return np.full(n, -1)
     held = candidates >= 0
-    value = np.full((n, c), -np.inf, np.float32)
-    value[held] = canonical_cosines(np.repeat(images, held.sum(1), axis=0), caption_rows[held])
+    value = np.where(held, values, -np.inf)
     key = np.where(held, candidates, np.iinfo(np.int64).max)
-    order = np.lexsort((key, -value), axis=1) if n else np.zeros((0, c), np.int64)
-    return np.take_along_axis(candidates, order[:, :1], 1)[:, 0] if c else np.full(n, -1)
+    order = np.lexsort((key, -value), axis=1)
+    return np.take_along_axis(candidates, order[:, :1], 1)[:, 0]
 
 
 def precision_from_hits(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -12,15 +12,15 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import (block_head, concat_ranges, cosine, index_dtype, near_margin, rival_depth,
-                                tie_winners, tile_hits)
+from mllbench.maths.mll import (block_head, canonical_cosines, concat_ranges, cosine, index_dtype, near_margin,
+                                rival_depth, tie_counts, tie_winners, tile_hits)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
 
 SIM_BLOCK_BYTES = 64 * 2**20  # a selection's similarity block (GraphLabels.similarity_blocks)
-FIRST_RANKS = 16  # ranks of pair rivals read at least in a selection's first round (GraphLabels.decided_hits):
-# 16 ranks of a node's 75 pairs are 2.4 kB, within the page or two its first round reads anyway
+FIRST_RANKS = 24  # ranks of pair rivals read at least in a selection's first round (GraphLabels.decided_hits):
+# a node's counts and 24 ranks of its 75 pairs are 3.8 kB, one page of its block (rival_blocks)
 RIVAL_LAYOUT = 4  # rival_blocks / rival_block_at / rival_ranks as mllbench.maths.mll.rival_blocks makes them:
 # 1 listed 16 rivals pair after pair; 2 (never released) rank-major; 3 up to 255, node after node in tiles of
 # ranks (tile_layout), counts apart; 4 the same tiles in one block a node with its counts, a long block on a page
@@ -141,7 +141,11 @@ class GraphLabels:
                 width = int(close[tied].sum(1).max())
                 order = np.argsort(~close[tied], axis=1, kind="stable")[:, :width]  # the near ones, by position
                 candidates = np.where(np.take_along_axis(close[tied], order, 1), order, -1)
-                best[tied] = tie_winners(image[tied], candidates, caption[candidates.clip(0)])
+                held = candidates >= 0
+                values = np.zeros(candidates.shape, np.float32)
+                values[held] = canonical_cosines(np.repeat(image[tied], held.sum(1), axis=0),
+                                                 caption[candidates[held]])
+                best[tied] = tie_winners(values, candidates)
             hits.append(best == image_node)
         return np.concatenate(hits) if hits else np.zeros(0, bool)
 
@@ -225,41 +229,48 @@ class GraphLabels:
             if lo == 0:
                 counts = raw[concat_ranges(at, 3 * size)].reshape(-1, 3)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
-            done, hits, deeper, tied, (pair, rival) = tile_hits(raw.view(dtype), (at + skip) // item, size, held[node],
+            done, hits, deeper, tied, (pair, rival, rank) = tile_hits(raw.view(dtype), (at + skip) // item, size, held[node],
                                                                 bounds, lo, hi, counts[pairs], in_selected,
                                                                 near[pairs], is_open[pairs])
             take = is_open[pairs]
             decided[pairs[take]], hit[pairs[take]], near[pairs[take]] = done[take], hits[take], tied[take]
-            found.append((pairs[pair], rival))
+            found.append((pairs[pair], rival, rank))
             is_open[pairs] = deeper
             nodes, lo, hi = np.unique(pair_node[pairs[deeper]]), hi, hi + 1
         tied = np.flatnonzero(near & ~decided & (counts[:, 2] == 0))  # every selected rival listed: settle them
         if len(tied):
             own = selected[pair_node[tied]]
-            images = self.graph.node_images[self.graph.node_ptr[own] + tied - first_pair[pair_node[tied]]]
-            hit[tied] = self._tie_winners(model_id, f, images, own, tied, found) == own
+            hit[tied] = self._tie_winners(model_id, f, selected, sizes, counts, pair_node, tied, found) == own
             decided[tied] = True
         return decided, hit
 
-    def _tie_winners(self, model_id: str, f: h5py.File, images: np.ndarray, own: np.ndarray, tied: np.ndarray,
-                     found: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """``tie_winners`` of the near-tie pairs ``tied`` (of ``images``, whose nodes are ``own``): each one's
-        node and its selected near rivals (``found``: (pair, node)), on its image's row and their caption
-        rows alone."""
-        pairs = np.concatenate([tied] + [p for p, _ in found])
-        nodes = np.concatenate([own] + [n for _, n in found])
+    def _tie_winners(self, model_id: str, f: h5py.File, selected: np.ndarray, sizes: np.ndarray, counts: np.ndarray,
+                     pair_node: np.ndarray, tied: np.ndarray, found: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+        """``tie_winners`` of the near-tie pairs ``tied``: each one's node and its selected near rivals
+        (``found``: (pair, node, rank)), on the tie values its node's block stores for it (``tie_counts``
+        a pair, after the tiles: its node's, then its near rivals' in rank order)."""
+        bounds, block_at, held, item, _ = self._tiles(model_id, f)
+        per_pair = tie_counts(counts)
+        first_pair = np.cumsum(sizes) - sizes
+        before = np.cumsum(per_pair) - per_pair - (np.cumsum(per_pair) - per_pair)[first_pair][pair_node]
+        node = selected[pair_node[tied]]
+        start = block_at[node] + block_head(sizes, item)[pair_node[tied]] + sizes[pair_node[tied]] * held[node] * item
+        values = self._ranges(model_id, f["rival_blocks"], start + 4 * before[tied], 4 * per_pair[tied]).view("<f4")
+        pairs, nodes, ranks = (np.concatenate(part) for part in zip(*found)) if found else (np.zeros(0, np.int64),) * 3
         keep = np.isin(pairs, tied)
-        order = np.lexsort((nodes[keep], pairs[keep]))
-        pairs, nodes = pairs[keep][order], nodes[keep][order]
-        place = np.arange(len(pairs)) - np.searchsorted(pairs, pairs)  # a candidate's column in its pair's row
-        candidates = np.full((len(tied), int(place.max()) + 1), -1, np.int64)
-        candidates[np.searchsorted(tied, pairs), place] = nodes
-        caption_emb, image_emb = self._arrays(model_id, f)
-        unique_images, unique_nodes = np.unique(images), np.unique(nodes)
-        image_rows = self._read(model_id, image_emb, unique_images)[np.searchsorted(unique_images, images)]
-        caption_rows = self._read(model_id, caption_emb, unique_nodes).astype(np.float32)
-        return tie_winners(image_rows.astype(np.float32), candidates,
-                           caption_rows[np.searchsorted(unique_nodes, candidates.clip(0))])
+        pairs, nodes, ranks = pairs[keep], nodes[keep], ranks[keep]
+        row = np.searchsorted(tied, pairs)
+        at = np.cumsum(per_pair[tied]) - per_pair[tied]  # each tied pair's values in ``values``
+        candidates = np.concatenate([node, nodes])
+        value = np.concatenate([values[at], values[at[row] + 1 + ranks - counts[pairs, 1].astype(np.int64)]])
+        owner = np.concatenate([np.arange(len(tied)), row])
+        order = np.lexsort((candidates, owner))
+        owner, candidates, value = owner[order], candidates[order], value[order]
+        place = np.arange(len(owner)) - np.searchsorted(owner, owner)  # a candidate's column in its pair's row
+        shape = (len(tied), int(place.max()) + 1)
+        table, scores = np.full(shape, -1, np.int64), np.zeros(shape, np.float32)
+        table[owner, place], scores[owner, place] = candidates, value
+        return tie_winners(scores, table)
 
     def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.dtype]:
         """(tile bounds, where each node's block starts (V + 1), ranks each node stores, the rivals' item

@@ -66,16 +66,24 @@ def _old_label(path: Path, model_id: str, fingerprint: dict | None = None) -> tu
 def label_is_current(store: Store, graph: SemanticGraph, model_id: str, fingerprint: dict | None = None) -> bool:
     """Whether the model's stored label was made on ``graph``, canonically, with current top nodes,
     by the model as ``fingerprint`` describes it (a label made before fingerprints is accepted)."""
+    return label_status(store, graph, model_id, fingerprint)[0]
+
+
+def label_status(store: Store, graph: SemanticGraph, model_id: str,
+                 fingerprint: dict | None = None) -> tuple[bool, bool]:
+    """(:func:`label_is_current`, whether the label records a fingerprint), from one opening of the file:
+    a selection checks every label of the hub, and an opening is most of the check (~1 ms)."""
     path = store.label_path(model_id)
     if not path.exists():
-        return False
+        return False, False
     with open_checked(path, f"label of {model_id}", random_access=True) as f:
         # a label without top nodes (made before they were stored), or with another number of them,
         # is re-assembled from its own rows
-        return (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
-                and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids))
-                and f.attrs.get("rival_layout") == RIVAL_LAYOUT  # made before pair rivals: re-assembled too
-                and same_make(f.attrs.get("fingerprint"), fingerprint) is not False)
+        current = (f.attrs.get("graph_hash") == graph.hash and f.attrs.get("batching") == CANONICAL_BATCHING
+                   and f.get("top_nodes", np.zeros((0, 0))).shape[1] == min(TOP_NODES, len(graph.wnids))
+                   and f.attrs.get("rival_layout") == RIVAL_LAYOUT  # made before pair rivals: re-assembled too
+                   and same_make(f.attrs.get("fingerprint"), fingerprint) is not False)
+        return current, bool(f.attrs.get("fingerprint"))
 
 
 def adopt_label(store: Store, model_id: str, fingerprint: dict) -> bool:
@@ -273,11 +281,12 @@ def _assemble(final: Path, graph: SemanticGraph, model_id: str, caption_keys: li
         f["caption_keys"] = np.array(caption_keys, dtype="S40")
         f["image_emb"] = images  # contiguous: a selection's scattered rows are located by one offset
         f["caption_emb"] = captions
-        counts, rivals, node_ranks, top = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
-                                                      max_bytes=SIM_BLOCK_BYTES, progress=progress, top=TOP_NODES)
+        counts, rivals, node_ranks, top, ties = pair_rivals(images, captions, graph.node_ptr, graph.node_images,
+                                                            max_bytes=SIM_BLOCK_BYTES, progress=progress,
+                                                            top=TOP_NODES)
         f["top_nodes"] = top
         f.attrs["rival_layout"], f.attrs["rival_tiles"] = RIVAL_LAYOUT, rank_tiles(rivals_listed(len(captions)))
-        f["rival_blocks"], f["rival_block_at"] = rival_blocks(counts, rivals, node_ranks, graph.n_images)
+        f["rival_blocks"], f["rival_block_at"] = rival_blocks(counts, rivals, node_ranks, graph.n_images, ties)
         f["rival_ranks"] = node_ranks
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from mllbench.core.types import MllbenchError, VisionLanguageModel
 from mllbench.pipeline.evaluate import predict
-from mllbench.pipeline.labeling import adopt_label, label_is_current, label_model
+from mllbench.pipeline.labeling import adopt_label, label_model, label_status
 from mllbench.pipeline.models import collect, error_said, is_out_of_memory
 from mllbench.pipeline.passes import DEFAULT_MODELS_PER_PASS, default_workers, label_group, plan
 
@@ -23,9 +23,10 @@ def missing(session: "Session", model_ids: Sequence[str], tasks: Sequence[str],
     out = []
     for model_id in model_ids:
         made = session.models.fingerprint(model_id)
-        label = graph is not None and not label_is_current(session.store, graph, model_id, made)
-        if graph is not None and not label:
+        current, recorded = label_status(session.store, graph, model_id, made) if graph is not None else (True, True)
+        if not recorded and current:
             adopt_label(session.store, model_id, made)
+        label = not current
         todo = [t for t in tasks if not session.has_predictions(t, model_id)]
         if label or todo:
             out.append((model_id, label, todo))
