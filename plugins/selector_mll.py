@@ -29,20 +29,19 @@ def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
     return l2_normalize(np.stack([l2_normalize(flat[a:b]).mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
-def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
-                       decided_hits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
+                       pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 5's (hits, images) per selected node for one model.
 
     ``pairs`` is ``labels.node_images(selected)``: the same for every model, so made once.
     The label's pair rivals decide each pair exactly (``labels.decided_hits``: only the
-    selected nodes' pairs are read; ``decided_hits``: what it returned, when read already);
-    the pairs they leave undecided (nodes beyond the listed rivals, a label held in memory)
-    are scored densely (``labels.dense_hits``). Images the label lists as unreadable count in
-    neither the hits nor the images.
+    selected nodes' pairs are read); the pairs they leave undecided (nodes beyond the listed
+    rivals, a label held in memory) are scored densely (``labels.dense_hits``). Images the
+    label lists as unreadable count in neither the hits nor the images.
     """
     images, image_node = pairs
     readable = labels.readable(model_id, images)  # an image that did not decode is in no X_v
-    decided, hit = decided_hits if decided_hits is not None else labels.decided_hits(model_id, selected)
+    decided, hit = labels.decided_hits(model_id, selected)
     dense = ~decided & readable
     hit = hit & readable
     if dense.any():

@@ -71,8 +71,12 @@ def test_graph_roundtrip_through_hdf5_and_corruption_is_detected(tmp_path):
     g = build_graph([sample()])
     save_graph(store, g)
     back = load_graph(store)
-    assert back.hash == g.hash and back.captions == g.captions
+    assert back.hash == g.hash and back.captions == g.captions and back.image_refs == g.image_refs
     assert not list(tmp_path.glob(".*.tmp"))
+    with h5py.File(store.graph_path, "a") as f:  # a graph written before the packed references: read as it was
+        assert bytes(f["image_refs_packed"][:]).split(b"\0")[:-1] == [r.encode() for r in g.image_refs]
+        del f["image_refs_packed"]
+    assert load_graph(store).image_refs == g.image_refs
     with h5py.File(store.graph_path, "a") as f:
         f.attrs["hash"] = "0" * 16
     with pytest.raises(MllbenchError, match="corrupt"):
