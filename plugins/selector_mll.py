@@ -24,9 +24,9 @@ READERS = 4  # labels read and scored at once (each waits on the disk and numpy,
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
     """One vector per class: the normalised mean of its caption embeddings (D_T)."""
     captions = [ctx.captions(ctx.task, c) for c in ctx.task.classnames]
-    flat = ctx.embed([t for caps in captions for t in caps])
+    flat = l2_normalize(ctx.embed([t for caps in captions for t in caps]))  # row by row: as per class, bit for bit
     bounds = np.cumsum([0] + [len(c) for c in captions])
-    return l2_normalize(np.stack([l2_normalize(flat[a:b]).mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
+    return l2_normalize(np.stack([flat[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
 def selected_node_hits(labels: LabelView, model_id: str, selected: np.ndarray,
