@@ -19,6 +19,7 @@ from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, 
 ALTERNATIVES = 3  # next-best nodes shown per class by ``explain``
 READERS = 4  # labels read and scored at once (each waits on the disk and numpy, not the GIL); the result does
 # not depend on which thread or BLAS kernel scored a label: near-ties are settled by tie_winners
+AHEAD = 8  # labels whose first reads are asked of the disk ahead of their scoring (LabelView.prefetch)
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -81,9 +82,17 @@ class MLL(Selector):
     def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
         """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
         pairs = ctx.labels.node_images(selected)
-        with ThreadPoolExecutor(READERS) as pool:  # each label's reads and scoring wait on the disk and numpy
-            evidence = list(pool.map(lambda model: selected_node_hits(ctx.labels, model.id, selected, pairs),
-                                     ctx.models))
+        ids = [model.id for model in ctx.models]
+
+        def score(at: int) -> tuple[np.ndarray, np.ndarray]:
+            if at + AHEAD < len(ids):  # the disk reads ahead while the readers compute
+                ahead.submit(ctx.labels.prefetch, ids[at + AHEAD], selected)
+            return selected_node_hits(ctx.labels, ids[at], selected, pairs)
+
+        with ThreadPoolExecutor(1) as ahead, ThreadPoolExecutor(READERS) as pool:
+            for model_id in ids[:AHEAD]:
+                ahead.submit(ctx.labels.prefetch, model_id, selected)
+            evidence = list(pool.map(score, range(len(ids))))
         p_v = np.stack([precision_from_hits(*e) for e in evidence])
         return reuse_metric(class_precision(p_v, z), float({**self.defaults, **ctx.params}["alpha"])), evidence
 

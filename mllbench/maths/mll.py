@@ -360,7 +360,7 @@ def rival_hits(counts: np.ndarray, ranks: np.ndarray, in_selected: np.ndarray, s
     the selected near rivals, all listed after the definite ones), and more rivals than listed or
     read an unknown. Otherwise every selected node ranks strictly below: a hit, in any computation.
     """
-    member = np.append(np.asarray(in_selected, bool), False)[ranks]
+    member = np.take(np.append(np.asarray(in_selected, bool), False), ranks)
     seen = rows_any(member)
     rank = np.arange(start, start + member.shape[1], dtype=np.int16)  # definite rivals come first:
     beaten = rows_any(member & (rank < counts[:, 1:2].astype(np.int16)))  # a selected one among them
@@ -409,11 +409,12 @@ def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.nda
         width, node = int(bounds[t + 1] - bounds[t]), pair_node[rows]
         first = run[node] + sizes[node] * (bounds[t] - bounds[lo]) + at[rows] * width
         has = held[node] > bounds[t]  # else: no rank left to read
+        windows = np.lib.stride_tricks.sliding_window_view(flat, width)  # row i: flat[i:i + width], no copy
         if has.all():
-            ranks = flat[first[:, None] + np.arange(width)]
+            ranks = windows[first]
         else:
             ranks = np.full((len(rows), width), len(in_selected), flat.dtype)
-            ranks[has] = flat[first[has][:, None] + np.arange(width)]
+            ranks[has] = windows[first[has]]
         done, hits, more, tied = rival_hits(counts[rows], ranks, in_selected, int(bounds[t]), near[rows])
         decided[rows], hit[rows], deeper[rows], near[rows] = done, hits, more, tied
         tied = np.flatnonzero(tied)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 import json
+import threading
 
 import h5py
 import numpy as np
@@ -73,25 +74,27 @@ class GraphLabels:
         self._rival_tiles: dict[str, tuple] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
+        self._opening = threading.RLock()  # labels are read by several threads (MLL's readers, prefetch)
         self.in_memory_bytes = 256 * 2**20
 
     def node_caption_embeddings(self) -> np.ndarray:
         return self._embed(list(self.graph.captions))
 
     def _label(self, model_id: str) -> h5py.File:
-        if model_id not in self._files:  # opened once per run, not per task
-            path = self.store.label_path(model_id)
-            if not path.exists():
-                raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
-            # no chunk cache: selection reads scattered rows once each, and a cached chunk
-            # (256 rows) would be read whole for each (measured: 2.4x the bytes, 1.5x the time)
-            f = open_checked(path, f"label of {model_id}", random_access=True, rdcc_nbytes=0)
-            if f.attrs.get("graph_hash") != self._graph_hash:
-                f.close()
-                raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
-                                    "run `mllbench label` to update it")
-            self._files[model_id] = f
-        return self._files[model_id]
+        with self._opening:
+            if model_id not in self._files:  # opened once per run, not per task
+                path = self.store.label_path(model_id)
+                if not path.exists():
+                    raise MllbenchError(f"no label for model {model_id!r}; run `mllbench label`")
+                # no chunk cache: selection reads scattered rows once each, and a cached chunk
+                # (256 rows) would be read whole for each (measured: 2.4x the bytes, 1.5x the time)
+                f = open_checked(path, f"label of {model_id}", random_access=True, rdcc_nbytes=0)
+                if f.attrs.get("graph_hash") != self._graph_hash:
+                    f.close()
+                    raise MllbenchError(f"the label of {model_id!r} was computed on another semantic graph; "
+                                        "run `mllbench label` to update it")
+                self._files[model_id] = f
+            return self._files[model_id]
 
     def similarities(self, model_id: str, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """s^v_{m,x} for the images of ``nodes`` against ``nodes``' captions.
@@ -215,8 +218,7 @@ class GraphLabels:
         pair_node = np.repeat(np.arange(len(selected)), sizes)
         decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
         found: list[tuple[np.ndarray, np.ndarray]] = []  # (pair, node): selected rivals of near-ties
-        depth = max(rival_depth(len(selected), int((self.n_images > 0).sum())), FIRST_RANKS)
-        lo, hi = 0, int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))  # first: the tiles up to ``depth``
+        lo, hi = 0, self._first_tiles(bounds, len(selected))
         is_open = np.ones(n_pairs, bool)
         nodes, counts = np.arange(len(selected)), np.zeros((n_pairs, 3), np.uint8)
         while len(nodes):  # first each node's counts and first tiles, one run; then the next tile of open nodes
@@ -224,8 +226,7 @@ class GraphLabels:
             tiles = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size * item
             skip = head[nodes] if lo == 0 else 0  # the counts: read in the first round only
             start = block_at[node] + (0 if lo == 0 else head[nodes] + size * bounds[lo] * item)
-            raw = self._ranges(model_id, f["rival_blocks"], start, skip + tiles)
-            at = np.cumsum(skip + tiles) - skip - tiles  # each node's run in ``raw``
+            raw, at = self._runs(model_id, f["rival_blocks"], start, skip + tiles)  # ``at``: each node's run in ``raw``
             if lo == 0:
                 counts = raw[concat_ranges(at, 3 * size)].reshape(-1, 3)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
@@ -244,18 +245,43 @@ class GraphLabels:
             decided[tied] = True
         return decided, hit
 
+    def prefetch(self, model_id: str, selected: np.ndarray) -> None:
+        """Ask the disk for the first read :meth:`decided_hits` will make of ``selected`` (a hint: nothing is
+        read here). MLL asks for the next labels' while its readers score the current ones, so the disk,
+        not the readers, waits: a 1,000-class selection's first reads are ~2,100 pages a label."""
+        f = self._label(model_id)
+        if self._small(f) or f.attrs.get("rival_layout") != RIVAL_LAYOUT:
+            return
+        bounds, block_at, held, item, _ = self._tiles(model_id, f)
+        selected = np.asarray(selected, np.int64)
+        size = self.n_images[selected]
+        tiles = np.minimum(held[selected], bounds[self._first_tiles(bounds, len(selected))]) * size * item
+        self._row_file(model_id, f["rival_blocks"]).advise(f["rival_blocks"], block_at[selected],
+                                                           block_head(size, item) + tiles)
+
+    def _first_tiles(self, bounds: np.ndarray, n_selected: int) -> int:
+        """The tiles a selection of ``n_selected`` nodes reads first: up to ``rival_depth`` ranks, at least
+        ``FIRST_RANKS``."""
+        depth = max(rival_depth(n_selected, int((self.n_images > 0).sum())), FIRST_RANKS)
+        return int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))
+
     def _tie_winners(self, model_id: str, f: h5py.File, selected: np.ndarray, sizes: np.ndarray, counts: np.ndarray,
                      pair_node: np.ndarray, tied: np.ndarray, found: list[tuple[np.ndarray, ...]]) -> np.ndarray:
         """``tie_winners`` of the near-tie pairs ``tied``: each one's node and its selected near rivals
         (``found``: (pair, node, rank)), on the tie values its node's block stores for it (``tie_counts``
         a pair, after the tiles: its node's, then its near rivals' in rank order)."""
         bounds, block_at, held, item, _ = self._tiles(model_id, f)
-        per_pair = tie_counts(counts)
         first_pair = np.cumsum(sizes) - sizes
-        before = np.cumsum(per_pair) - per_pair - (np.cumsum(per_pair) - per_pair)[first_pair][pair_node]
-        node = selected[pair_node[tied]]
-        start = block_at[node] + block_head(sizes, item)[pair_node[tied]] + sizes[pair_node[tied]] * held[node] * item
-        values = self._ranges(model_id, f["rival_blocks"], start + 4 * before[tied], 4 * per_pair[tied]).view("<f4")
+        at_node = pair_node[tied]
+        nodes, where = np.unique(at_node, return_inverse=True)  # the tied pairs' nodes: their pairs' tie values
+        pairs = concat_ranges(first_pair[nodes], sizes[nodes])
+        per_pair = np.zeros(len(counts), np.int64)
+        per_pair[pairs] = tie_counts(counts[pairs])
+        before = np.cumsum(per_pair[pairs]) - per_pair[pairs]  # within the tied pairs' nodes' pairs, in order
+        before = before[np.searchsorted(pairs, tied)] - before[np.searchsorted(pairs, first_pair[nodes])][where]
+        node = selected[at_node]
+        start = block_at[node] + block_head(sizes[at_node], item) + sizes[at_node] * held[node] * item
+        values = self._ranges(model_id, f["rival_blocks"], start + 4 * before, 4 * per_pair[tied]).view("<f4")
         pairs, nodes, ranks = (np.concatenate(part) for part in zip(*found)) if found else (np.zeros(0, np.int64),) * 3
         keep = np.isin(pairs, tied)
         pairs, nodes, ranks = pairs[keep], nodes[keep], ranks[keep]
@@ -275,11 +301,12 @@ class GraphLabels:
     def _tiles(self, model_id: str, f: h5py.File) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.dtype]:
         """(tile bounds, where each node's block starts (V + 1), ranks each node stores, the rivals' item
         size and type) of a label's pair rivals (``mllbench.maths.mll.rival_blocks``): ~80 kB a label."""
-        if model_id not in self._rival_tiles:
-            dtype = np.dtype(index_dtype(len(self.wnids) + 1)).newbyteorder("<")
-            self._rival_tiles[model_id] = (np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_block_at"][:],
-                                           f["rival_ranks"][:].astype(np.int64), dtype.itemsize, dtype)
-        return self._rival_tiles[model_id]
+        with self._opening:
+            if model_id not in self._rival_tiles:
+                dtype = np.dtype(index_dtype(len(self.wnids) + 1)).newbyteorder("<")
+                self._rival_tiles[model_id] = (np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_block_at"][:],
+                                               f["rival_ranks"][:].astype(np.int64), dtype.itemsize, dtype)
+            return self._rival_tiles[model_id]
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
@@ -295,14 +322,25 @@ class GraphLabels:
 
     def _row_file(self, model_id: str, data: h5py.Dataset) -> RowFile:
         """The label's file opened for reads beside h5py (mllbench.pipeline.rowio), once per label."""
-        if model_id not in self._row_files:
-            self._row_files[model_id] = RowFile(data.file.filename)
-        return self._row_files[model_id]
+        with self._opening:
+            if model_id not in self._row_files:
+                self._row_files[model_id] = RowFile(data.file.filename)
+            return self._row_files[model_id]
 
     def _read(self, model_id: str, data: np.ndarray | h5py.Dataset, rows: np.ndarray) -> np.ndarray:
         """:func:`read_rows`; from a label on disk straight from its file."""
         out = self._row_file(model_id, data).rows(data, rows) if isinstance(data, h5py.Dataset) else None
         return read_rows(data, rows) if out is None else out
+
+    def _runs(self, model_id: str, data: h5py.Dataset, starts: np.ndarray,
+              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(buffer, at): ``data``'s byte ranges, range i at ``buffer[at[i]:at[i] + lengths[i]]``; the file's
+        pages holding them where it has plain bytes (``RowFile.pages``: no call per range), else concatenated."""
+        found = self._row_file(model_id, data).pages(data, starts, lengths)
+        if found is not None:
+            return found
+        lengths = np.asarray(lengths, np.int64)
+        return self._ranges(model_id, data, starts, lengths), np.cumsum(lengths) - lengths
 
     def _ranges(self, model_id: str, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``data``'s ranges concatenated, straight from the file where it is contiguous (not through
