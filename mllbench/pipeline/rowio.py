@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import threading
 
 import h5py
 import numpy as np
@@ -31,8 +30,7 @@ class RowFile:
         self.fd = os.open(path, os.O_RDONLY)
         os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)
         self._starts: dict[str, tuple[np.ndarray, int] | None] = {}
-        self._map: mmap.mmap | None = None
-        self._mapping = threading.Lock()  # a reader and a prefetch may map the file at once
+        self._size = os.fstat(self.fd).st_size
 
     def _layout(self, data: h5py.Dataset) -> tuple[np.ndarray, int] | None:
         """(file offset of each chunk's first row, rows per chunk), or None when rows are not plain bytes."""
@@ -74,17 +72,20 @@ class RowFile:
         """The file pages holding ``data``'s byte ranges (s, n) of a contiguous 1-D uint8 dataset, sorted by
         ``starts``, and where each range starts in them: (pages, at), ``pages[at[i]:at[i] + n[i]]`` is range i;
         None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
-        each of thousands of nodes, a page each; asked of the disk at once, then copied from the file's
-        mapping in one step, it costs no call per node but the request (a pread each cost ~3 us)."""
+        each of thousands of nodes, a page each; asked of the disk at once, then copied from a mapping of
+        the file in one numpy step, it costs no call per node but the request (a pread each cost ~3 us).
+        The mapping is dropped at once: its pages would count in the process's resident memory."""
         found = self._page_span(data, starts, lengths)
         if found is None:
             return None
         page0, count, first = found
         self._ask(page0, count)
-        assert self._map is not None
-        whole = len(self._map) // PAGE
-        table = np.frombuffer(self._map, np.uint8, count=whole * PAGE).reshape(whole, PAGE)
-        out = table[concat_ranges(page0, count)].reshape(-1)
+        whole = self._size // PAGE
+        with mmap.mmap(self.fd, whole * PAGE, access=mmap.ACCESS_READ) as mapped:
+            mapped.madvise(mmap.MADV_RANDOM)  # a page not asked for yet is read alone, not with its neighbours
+            table = np.frombuffer(mapped, np.uint8).reshape(whole, PAGE)
+            out = table[concat_ranges(page0, count)].reshape(-1)
+            del table  # the mapping closes only once no array views it
         return out, (np.cumsum(count) - count) * PAGE + first % PAGE
 
     def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
@@ -100,14 +101,10 @@ class RowFile:
         layout = self._layout(data)
         if layout is None or data.ndim != 1 or data.dtype.itemsize != 1 or len(layout[0]) != 1:
             return None
-        with self._mapping:
-            if self._map is None:
-                self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
-                self._map.madvise(mmap.MADV_RANDOM)  # a page not asked for yet is read alone, not with its neighbours
         first = int(layout[0][0]) + np.asarray(starts, np.int64)
         page0 = first // PAGE
         page1 = (first + np.maximum(np.asarray(lengths, np.int64), 1) - 1) // PAGE
-        if len(first) and page1.max() >= len(self._map) // PAGE:  # the file's last page is not whole: ranges
+        if not len(first) or page1.max() >= self._size // PAGE:  # the file's last page is not whole: ranges
             return None
         return page0, page1 - page0 + 1, first
 
@@ -147,8 +144,6 @@ class RowFile:
         return out.view(data.dtype).reshape((-1,) + data.shape[1:])
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
         os.close(self.fd)
 
 
