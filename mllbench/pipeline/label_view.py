@@ -75,6 +75,8 @@ class GraphLabels:
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
         self._opening = threading.RLock()  # labels are read by several threads (MLL's readers, prefetch)
+        self._facts: dict[tuple[str, str], bool] = {}
+        self._eligible = int((self.n_images > 0).sum())
         self.in_memory_bytes = 256 * 2**20
 
     def node_caption_embeddings(self) -> np.ndarray:
@@ -207,7 +209,7 @@ class GraphLabels:
         n_pairs = int(sizes.sum())
         if self._small(f):
             return np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
-        if f.attrs.get("rival_layout") != RIVAL_LAYOUT:
+        if not self._current_rivals(f):
             raise MllbenchError(f"the label of {model_id!r} has no pair rivals of this version; "
                                 "run `mllbench label` to update it")
         in_selected = np.zeros(len(self.wnids), bool)
@@ -250,7 +252,7 @@ class GraphLabels:
         read here). MLL asks for the next labels' while its readers score the current ones, so the disk,
         not the readers, waits: a 1,000-class selection's first reads are ~2,100 pages a label."""
         f = self._label(model_id)
-        if self._small(f) or f.attrs.get("rival_layout") != RIVAL_LAYOUT:
+        if self._small(f) or not self._current_rivals(f):
             return
         bounds, block_at, held, item, _ = self._tiles(model_id, f)
         selected = np.asarray(selected, np.int64)
@@ -262,7 +264,7 @@ class GraphLabels:
     def _first_tiles(self, bounds: np.ndarray, n_selected: int) -> int:
         """The tiles a selection of ``n_selected`` nodes reads first: up to ``rival_depth`` ranks, at least
         ``FIRST_RANKS``."""
-        depth = max(rival_depth(n_selected, int((self.n_images > 0).sum())), FIRST_RANKS)
+        depth = max(rival_depth(n_selected, self._eligible), FIRST_RANKS)
         return int(np.clip(np.searchsorted(bounds, depth), 1, len(bounds) - 1))
 
     def _tie_winners(self, model_id: str, f: h5py.File, selected: np.ndarray, sizes: np.ndarray, counts: np.ndarray,
@@ -318,7 +320,18 @@ class GraphLabels:
         return self._memory[model_id]
 
     def _small(self, f: h5py.File) -> bool:
-        return f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
+        """Whether the label is held in memory, decided once per label (~0.5 ms of HDF5 calls a time)."""
+        key = (f.filename, "small")
+        if key not in self._facts:
+            self._facts[key] = f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
+        return self._facts[key]
+
+    def _current_rivals(self, f: h5py.File) -> bool:
+        """Whether the label's pair rivals are of this layout, decided once per label."""
+        key = (f.filename, "rivals")
+        if key not in self._facts:
+            self._facts[key] = f.attrs.get("rival_layout") == RIVAL_LAYOUT
+        return self._facts[key]
 
     def _row_file(self, model_id: str, data: h5py.Dataset) -> RowFile:
         """The label's file opened for reads beside h5py (mllbench.pipeline.rowio), once per label."""
@@ -358,3 +371,4 @@ class GraphLabels:
         self._memory.clear()
         self._rival_tiles.clear()
         self._unreadable.clear()
+        self._facts.clear()

@@ -50,12 +50,19 @@ class RowFile:
         return self._starts[data.name]
 
     def rows(self, data: h5py.Dataset, rows: np.ndarray) -> np.ndarray | None:
-        """``data[rows]`` for sorted unique ``rows`` of a 2-D dataset; None when it is not plain bytes."""
+        """``data[rows]`` for sorted unique ``rows`` of a 2-D dataset; None when it is not plain bytes.
+        A contiguous dataset's rows are copied from the file pages holding them (:meth:`pages`)."""
         layout = self._layout(data)
         if layout is None or data.ndim != 2:
             return None
         starts, per = layout
-        return self._gather(data, starts[rows // per] + (rows % per) * _row_bytes(data), np.ones(len(rows), np.int64))
+        size = _row_bytes(data)
+        first = starts[rows // per] + (rows % per) * size
+        span = self._page_span(first, np.full(len(first), size, np.int64)) if len(starts) == 1 else None
+        if span is None:
+            return self._gather(data, first, np.ones(len(rows), np.int64))
+        buf, at = self._copy(*span, first)
+        return np.lib.stride_tricks.sliding_window_view(buf, size)[at].view(data.dtype).reshape(len(rows), -1)
 
     def ranges(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
         """``data[s:s + n]`` (rows along the first axis) for each (s, n) of a contiguous dataset, sorted
@@ -73,12 +80,38 @@ class RowFile:
         ``starts``, and where each range starts in them: (pages, at), ``pages[at[i]:at[i] + n[i]]`` is range i;
         None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
         each of thousands of nodes, a page each; asked of the disk at once, then copied from a mapping of
-        the file in one numpy step, it costs no call per node but the request (a pread each cost ~3 us).
-        The mapping is dropped at once: its pages would count in the process's resident memory."""
-        found = self._page_span(data, starts, lengths)
-        if found is None:
+        the file in one numpy step, it costs no call per node but the request (a pread each cost ~3 us)."""
+        first = self._bytes_at(data, starts)
+        span = None if first is None else self._page_span(first, lengths)
+        return None if span is None else self._copy(*span, first)
+
+    def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
+        """Ask the disk for the pages :meth:`pages` would read, reading nothing (``POSIX_FADV_WILLNEED``):
+        a selection asks for the next labels' first reads while it scores this one's."""
+        first = self._bytes_at(data, starts)
+        span = None if first is None else self._page_span(first, lengths)
+        if span is not None:
+            self._ask(*span)
+
+    def _bytes_at(self, data: h5py.Dataset, starts: np.ndarray) -> np.ndarray | None:
+        """File offsets of bytes ``starts`` of a contiguous 1-D uint8 dataset; None for another."""
+        layout = self._layout(data)
+        if layout is None or data.ndim != 1 or data.dtype.itemsize != 1 or len(layout[0]) != 1:
             return None
-        page0, count, first = found
+        return int(layout[0][0]) + np.asarray(starts, np.int64)
+
+    def _page_span(self, first: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(first page, pages) of each byte range at file offsets ``first``; None where they cannot be mapped
+        (none, or the file's last page, not whole)."""
+        page0 = first // PAGE
+        page1 = (first + np.maximum(np.asarray(lengths, np.int64), 1) - 1) // PAGE
+        if not len(first) or page1.max() >= self._size // PAGE:
+            return None
+        return page0, page1 - page0 + 1
+
+    def _copy(self, page0: np.ndarray, count: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pages asked of the disk, then copied from a mapping of the file in one step, and where each
+        range starts in them. The mapping is dropped at once: its pages would count in resident memory."""
         self._ask(page0, count)
         whole = self._size // PAGE
         with mmap.mmap(self.fd, whole * PAGE, access=mmap.ACCESS_READ) as mapped:
@@ -87,26 +120,6 @@ class RowFile:
             out = table[concat_ranges(page0, count)].reshape(-1)
             del table  # the mapping closes only once no array views it
         return out, (np.cumsum(count) - count) * PAGE + first % PAGE
-
-    def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
-        """Ask the disk for the pages :meth:`pages` would read, reading nothing (``POSIX_FADV_WILLNEED``):
-        a selection asks for the next labels' first reads while it scores this one's."""
-        found = self._page_span(data, starts, lengths)
-        if found is not None:
-            self._ask(*found[:2])
-
-    def _page_span(self, data: h5py.Dataset, starts: np.ndarray,
-                   lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(first page, pages, file offset) of each range, for :meth:`pages`; None when it cannot map them."""
-        layout = self._layout(data)
-        if layout is None or data.ndim != 1 or data.dtype.itemsize != 1 or len(layout[0]) != 1:
-            return None
-        first = int(layout[0][0]) + np.asarray(starts, np.int64)
-        page0 = first // PAGE
-        page1 = (first + np.maximum(np.asarray(lengths, np.int64), 1) - 1) // PAGE
-        if not len(first) or page1.max() >= self._size // PAGE:  # the file's last page is not whole: ranges
-            return None
-        return page0, page1 - page0 + 1, first
 
     def _ask(self, page0: np.ndarray, count: np.ndarray) -> None:
         for lo, n in zip((page0 * PAGE).tolist(), (count * PAGE).tolist()):
