@@ -81,24 +81,26 @@ class RowFile:
         None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
         each of thousands of nodes, a page each; asked of the disk at once, then copied from a mapping of
         the file in one numpy step, it costs no call per node but the request (a pread each cost ~3 us)."""
-        first = self._bytes_at(data, starts)
-        span = None if first is None else self._page_span(first, lengths)
-        return None if span is None else self._copy(*span, first)
+        found = self._byte_pages(data, starts, lengths)
+        return None if found is None else self._copy(*found)
 
     def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
         """Ask the disk for the pages :meth:`pages` would read, reading nothing (``POSIX_FADV_WILLNEED``):
         a selection asks for the next labels' first reads while it scores this one's."""
-        first = self._bytes_at(data, starts)
-        span = None if first is None else self._page_span(first, lengths)
-        if span is not None:
-            self._ask(*span)
+        found = self._byte_pages(data, starts, lengths)
+        if found is not None:
+            self._ask(found[0] * PAGE, found[1] * PAGE)
 
-    def _bytes_at(self, data: h5py.Dataset, starts: np.ndarray) -> np.ndarray | None:
-        """File offsets of bytes ``starts`` of a contiguous 1-D uint8 dataset; None for another."""
+    def _byte_pages(self, data: h5py.Dataset, starts: np.ndarray,
+                    lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(first page, pages, file offset) of byte ranges (s, n) of a contiguous 1-D uint8 dataset; None
+        for another dataset, or where :meth:`_page_span` cannot map them."""
         layout = self._layout(data)
         if layout is None or data.ndim != 1 or data.dtype.itemsize != 1 or len(layout[0]) != 1:
             return None
-        return int(layout[0][0]) + np.asarray(starts, np.int64)
+        first = int(layout[0][0]) + np.asarray(starts, np.int64)
+        span = self._page_span(first, lengths)
+        return None if span is None else (*span, first)
 
     def _page_span(self, first: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(first page, pages) of each byte range at file offsets ``first``; None where they cannot be mapped
@@ -112,7 +114,7 @@ class RowFile:
     def _copy(self, page0: np.ndarray, count: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The pages asked of the disk, then copied from a mapping of the file in one step, and where each
         range starts in them. The mapping is dropped at once: its pages would count in resident memory."""
-        self._ask(page0, count)
+        self._ask(page0 * PAGE, count * PAGE)
         whole = self._size // PAGE
         with mmap.mmap(self.fd, whole * PAGE, access=mmap.ACCESS_READ) as mapped:
             mapped.madvise(mmap.MADV_RANDOM)  # a page not asked for yet is read alone, not with its neighbours
@@ -121,8 +123,9 @@ class RowFile:
             del table  # the mapping closes only once no array views it
         return out, (np.cumsum(count) - count) * PAGE + first % PAGE
 
-    def _ask(self, page0: np.ndarray, count: np.ndarray) -> None:
-        for lo, n in zip((page0 * PAGE).tolist(), (count * PAGE).tolist()):
+    def _ask(self, first: np.ndarray, nbytes: np.ndarray) -> None:
+        """Ask the disk for every byte range (file offset, length) at once: it serves them together."""
+        for lo, n in zip(first.tolist(), nbytes.tolist()):
             os.posix_fadvise(self.fd, lo, n, os.POSIX_FADV_WILLNEED)
 
     def _gather(self, data: h5py.Dataset, first: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
@@ -139,8 +142,7 @@ class RowFile:
             cut = np.flatnonzero((first[1:] - end[:-1] > MERGE_BYTES) | (first[1:] < end[:-1])) + 1
             run_start = np.concatenate([[0], cut])
             run_first, run_end = first[run_start], np.maximum.reduceat(end, run_start)
-            for lo, hi in zip(run_first.tolist(), run_end.tolist()):
-                os.posix_fadvise(self.fd, lo, hi - lo, os.POSIX_FADV_WILLNEED)
+            self._ask(run_first, run_end - run_first)
             view = memoryview(out)
             place = (np.cumsum(nbytes) - nbytes).tolist()
             offsets, sizes = first.tolist(), nbytes.tolist()
