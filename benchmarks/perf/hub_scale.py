@@ -50,7 +50,7 @@ import numpy as np
 
 from common import machine, open_session
 
-from mllbench.maths.mll import TOP_NODES, concat_ranges, l2_normalize, top_nodes
+from mllbench.maths.mll import TOP_NODES, block_counts, l2_normalize, top_nodes
 from mllbench.pipeline.labeling import LabelWriter, label_is_current
 from mllbench.registry.store import Store, save_graph
 from mllbench.semantic.graph import SemanticGraph, graph_of
@@ -310,8 +310,7 @@ def label_stats(root: Path, graph: SemanticGraph) -> dict:
     import h5py
 
     with h5py.File(Store(root / "registry").label_path("synthetic-0000"), "r") as f:
-        at, sizes = f["rival_block_at"][:-1], graph.n_images  # each node's block opens with its pairs' counts
-        counts = f["rival_blocks"][:][concat_ranges(at, 3 * sizes)].reshape(-1, 3)
+        counts = block_counts(f["rival_blocks"][:], f["rival_block_at"][:-1], graph.n_images)
         return {"own_in_top": own_in_top(graph, f["top_nodes"][:]), "rivals": float(counts[:, 0].mean()),
                 "overflow": float(counts[:, 2].mean()), "label_gb": f.id.get_filesize() / 1e9}
 

@@ -327,6 +327,12 @@ def rival_blocks(counts: np.ndarray, rivals: np.ndarray, node_ranks: np.ndarray,
     return blocks, at
 
 
+def block_counts(buffer: np.ndarray, at: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(pairs, 3) counts of the nodes whose :func:`rival_blocks` start at ``at`` in ``buffer`` (bytes), each
+    node's ``sizes`` pairs, node after node: a block opens with them, 3 bytes a pair."""
+    return np.asarray(buffer)[concat_ranges(at, 3 * np.asarray(sizes, np.int64))].reshape(-1, 3)
+
+
 def block_head(sizes: np.ndarray, item: int) -> np.ndarray:
     """Bytes of each node's counts in :func:`rival_blocks`, padded to the rivals' ``item`` size."""
     return -(-3 * np.asarray(sizes, np.int64) // item) * item
@@ -392,7 +398,7 @@ def tile_hits(flat: np.ndarray, run: np.ndarray, sizes: np.ndarray, held: np.nda
     per pair (for the open ones) and the selected rivals of the near ones, (pair, node, rank).
 
     Tile after tile, each for the pairs it has not decided yet: a 1,000-class selection reads
-    16 ranks of ~160k pairs, and the first 4 decide two thirds of them.
+    24 ranks of ~160k pairs, and the first 4 decide two thirds of them.
     """
     sizes, held, bounds = np.asarray(sizes, np.int64), np.asarray(held, np.int64), np.asarray(bounds, np.int64)
     n_pairs = int(sizes.sum())

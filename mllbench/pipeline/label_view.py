@@ -13,8 +13,8 @@ import h5py
 import numpy as np
 
 from mllbench.core.types import MllbenchError
-from mllbench.maths.mll import (block_head, canonical_cosines, concat_ranges, cosine, index_dtype, near_margin,
-                                rival_depth, tie_counts, tie_winners, tile_hits)
+from mllbench.maths.mll import (block_counts, block_head, canonical_cosines, concat_ranges, cosine, index_dtype,
+                                near_margin, rival_depth, tie_counts, tie_winners, tile_hits)
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
@@ -215,7 +215,6 @@ class GraphLabels:
         in_selected = np.zeros(len(self.wnids), bool)
         in_selected[selected] = True
         bounds, block_at, held, item, dtype = self._tiles(model_id, f)
-        head = block_head(sizes, item)
         first_pair = np.cumsum(sizes) - sizes
         pair_node = np.repeat(np.arange(len(selected)), sizes)
         decided, hit, near = np.zeros(n_pairs, bool), np.zeros(n_pairs, bool), np.zeros(n_pairs, bool)
@@ -225,16 +224,14 @@ class GraphLabels:
         nodes, counts = np.arange(len(selected)), np.zeros((n_pairs, 3), np.uint8)
         while len(nodes):  # first each node's counts and first tiles, one run; then the next tile of open nodes
             node, size = selected[nodes], sizes[nodes]
-            tiles = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size * item
-            skip = head[nodes] if lo == 0 else 0  # the counts: read in the first round only
-            start = block_at[node] + (0 if lo == 0 else head[nodes] + size * bounds[lo] * item)
+            start, skip, tiles = self._round_reads(model_id, f, node, size, lo, hi)
             raw, at = self._runs(model_id, f["rival_blocks"], start, skip + tiles)  # ``at``: each node's run in ``raw``
             if lo == 0:
-                counts = raw[concat_ranges(at, 3 * size)].reshape(-1, 3)
+                counts = block_counts(raw, at, size)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
-            done, hits, deeper, tied, (pair, rival, rank) = tile_hits(raw.view(dtype), (at + skip) // item, size, held[node],
-                                                                bounds, lo, hi, counts[pairs], in_selected,
-                                                                near[pairs], is_open[pairs])
+            done, hits, deeper, tied, (pair, rival, rank) = tile_hits(
+                raw.view(dtype), (at + skip) // item, size, held[node], bounds, lo, hi, counts[pairs], in_selected,
+                near[pairs], is_open[pairs])
             take = is_open[pairs]
             decided[pairs[take]], hit[pairs[take]], near[pairs[take]] = done[take], hits[take], tied[take]
             found.append((pairs[pair], rival, rank))
@@ -254,12 +251,23 @@ class GraphLabels:
         f = self._label(model_id)
         if self._small(f) or not self._current_rivals(f):
             return
-        bounds, block_at, held, item, _ = self._tiles(model_id, f)
         selected = np.asarray(selected, np.int64)
-        size = self.n_images[selected]
-        tiles = np.minimum(held[selected], bounds[self._first_tiles(bounds, len(selected))]) * size * item
-        self._row_file(model_id, f["rival_blocks"]).advise(f["rival_blocks"], block_at[selected],
-                                                           block_head(size, item) + tiles)
+        bounds = self._tiles(model_id, f)[0]
+        start, skip, tiles = self._round_reads(model_id, f, selected, self.n_images[selected], 0,
+                                               self._first_tiles(bounds, len(selected)))
+        self._row_file(model_id, f["rival_blocks"]).advise(f["rival_blocks"], start, skip + tiles)
+
+    def _round_reads(self, model_id: str, f: h5py.File, node: np.ndarray, size: np.ndarray, lo: int,
+                     hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(where each read starts in ``rival_blocks``, bytes of counts, bytes of tiles) of the round reading
+        tiles [lo, hi) of ``node``s' blocks (``size`` pairs each): the first round reads each block's
+        counts and first tiles in one run, a later one the next tiles only."""
+        bounds, block_at, held, item, _ = self._tiles(model_id, f)
+        head = block_head(size, item)
+        tiles = np.clip(np.minimum(held[node], bounds[hi]) - bounds[lo], 0, None) * size * item
+        if lo == 0:
+            return block_at[node], head, tiles
+        return block_at[node] + head + size * bounds[lo] * item, np.zeros_like(head), tiles
 
     def _first_tiles(self, bounds: np.ndarray, n_selected: int) -> int:
         """The tiles a selection of ``n_selected`` nodes reads first: up to ``rival_depth`` ranks, at least
@@ -320,17 +328,18 @@ class GraphLabels:
         return self._memory[model_id]
 
     def _small(self, f: h5py.File) -> bool:
-        """Whether the label is held in memory, decided once per label (~0.5 ms of HDF5 calls a time)."""
-        key = (f.filename, "small")
-        if key not in self._facts:
-            self._facts[key] = f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes
-        return self._facts[key]
+        """Whether the label is held in memory."""
+        return self._fact(f, "small", lambda: f["caption_emb"].nbytes + f["image_emb"].nbytes <= self.in_memory_bytes)
 
     def _current_rivals(self, f: h5py.File) -> bool:
-        """Whether the label's pair rivals are of this layout, decided once per label."""
-        key = (f.filename, "rivals")
+        """Whether the label's pair rivals are of this layout."""
+        return self._fact(f, "rivals", lambda: f.attrs.get("rival_layout") == RIVAL_LAYOUT)
+
+    def _fact(self, f: h5py.File, name: str, decide: Callable[[], bool]) -> bool:
+        """``decide()`` for label ``f``, once per label: each asks HDF5 (~0.5 ms a time)."""
+        key = (f.filename, name)
         if key not in self._facts:
-            self._facts[key] = f.attrs.get("rival_layout") == RIVAL_LAYOUT
+            self._facts[key] = decide()
         return self._facts[key]
 
     def _row_file(self, model_id: str, data: h5py.Dataset) -> RowFile:

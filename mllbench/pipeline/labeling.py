@@ -8,10 +8,11 @@ per model instead of ~12 GB. It also stores each (image, node)
 pair's rivals (``rival_blocks``: a block per node of its pairs' counts and tiles of
 ranks, ``rival_block_at``, ``rival_ranks``: see ``mllbench.maths.mll.pair_rivals`` and
 ``rival_blocks``), from which a selection reads Eq. 5's argmax for its own nodes' pairs
-alone, one contiguous run per node, instead of the images' embeddings that inner nodes scatter over the label; and each image's ``TOP_NODES``
-most similar nodes (``top_nodes``, for selectors that read them). Both are
-recomputed whenever the label is assembled, as they depend on every node; a label
-made before them is converted by ``mllbench label`` from its own rows, no model loaded.
+alone, one contiguous run per node, instead of the images' embeddings that inner nodes
+scatter over the label; and each image's ``TOP_NODES`` most similar nodes (``top_nodes``,
+for selectors that read them). Both are recomputed whenever the label is assembled, as
+they depend on every node; a label made before them is converted by ``mllbench label``
+from its own rows, no model loaded.
 
 Labels grow: rows are keyed by image reference and caption hash, so after
 the graph gains nodes or images only the new rows are computed. A run writes

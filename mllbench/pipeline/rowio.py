@@ -75,7 +75,8 @@ class RowFile:
         starts, lengths = np.asarray(starts, np.int64)[keep], np.asarray(lengths, np.int64)[keep]
         return self._gather(data, int(layout[0][0]) + starts * _row_bytes(data), lengths)
 
-    def pages(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def pages(self, data: h5py.Dataset, starts: np.ndarray,
+              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The file pages holding ``data``'s byte ranges (s, n) of a contiguous 1-D uint8 dataset, sorted by
         ``starts``, and where each range starts in them: (pages, at), ``pages[at[i]:at[i] + n[i]]`` is range i;
         None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
@@ -146,7 +147,8 @@ class RowFile:
             view = memoryview(out)
             place = (np.cumsum(nbytes) - nbytes).tolist()
             offsets, sizes = first.tolist(), nbytes.tolist()
-            for lo, hi, a, b in zip(run_first.tolist(), run_end.tolist(), run_start.tolist(), cut.tolist() + [len(first)]):
+            ends = cut.tolist() + [len(first)]
+            for lo, hi, a, b in zip(run_first.tolist(), run_end.tolist(), run_start.tolist(), ends):
                 if b - a == 1:  # one range: read in place
                     if os.preadv(self.fd, [view[place[a]:place[a] + hi - lo]], lo) != hi - lo:
                         return None
