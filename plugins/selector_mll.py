@@ -63,21 +63,18 @@ class MLL(Selector):
     )
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
-        return self._scores(ctx, *self._match(ctx))[0]
-
-    def _match(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        """(Z's nodes, Z)."""
-        params = {**self.defaults, **ctx.params}
-        return transfer_matrix(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings(),
-                               int(params["nodes_per_class"]), eligible=ctx.labels.n_images > 0,
-                               normalize_z=bool(params["normalize_z"]))
+        return self._scores(ctx, *self._match(ctx, *self._embeddings(ctx)))[0]
 
     @staticmethod
-    def _similarity(ctx: SelectionContext) -> np.ndarray:
-        """Class-node caption similarity (C, V; −inf for nodes without images), for ``explain`` only."""
-        eligible = ctx.labels.n_images > 0
-        return np.where(eligible[None, :], cosine(class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings()),
-                        -np.inf)
+    def _embeddings(ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        """(the classes' caption embeddings D_T, the graph nodes')."""
+        return class_caption_embeddings(ctx), ctx.labels.node_caption_embeddings()
+
+    def _match(self, ctx: SelectionContext, classes: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Z's nodes, Z)."""
+        params = {**self.defaults, **ctx.params}
+        return transfer_matrix(classes, nodes, int(params["nodes_per_class"]), eligible=ctx.labels.n_images > 0,
+                               normalize_z=bool(params["normalize_z"]))
 
     def _scores(self, ctx: SelectionContext, selected: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, list]:
         """Eq. 7's scores and each model's Eq. 5 (hits, images) per selected node."""
@@ -101,7 +98,9 @@ class MLL(Selector):
         top-``k`` model the Eq. 5 counts behind its score. ``reference`` tasks (the benchmark's
         targets) give the best similarities a known class reaches, so a poorly covered class can be
         told apart; the caller turns them into a threshold and counts into intervals."""
-        sim, (selected, z) = self._similarity(ctx), self._match(ctx)
+        classes, nodes = self._embeddings(ctx)
+        selected, z = self._match(ctx, classes, nodes)  # the class-node similarity apart: select needs only Z
+        sim = np.where((ctx.labels.n_images > 0)[None, :], cosine(classes, nodes), -np.inf)  # -inf: no images
         scores, evidence = self._scores(ctx, selected, z)
         p_y = class_precision(np.stack([precision_from_hits(*e) for e in evidence]), z)
         labels, alpha = ctx.labels, float({**self.defaults, **ctx.params}["alpha"])
