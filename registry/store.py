@@ -146,12 +146,12 @@ def save_graph(store: Store, graph) -> None:
             f[name] = getattr(graph, name)
 
 
-def _image_refs(f: h5py.File) -> tuple[str, ...]:
-    """The graph's image references: packed where the file has them (``save_graph``), else one string each."""
-    if "image_refs_packed" in f:
-        packed = f["image_refs_packed"][:].tobytes().decode("utf-8")
-        return tuple(packed.split("\0")[:-1])
-    return tuple(s.decode() if isinstance(s, bytes) else s for s in f["image_refs"][:])
+def _strings(f: h5py.File, name: str) -> tuple[str, ...]:
+    """A string dataset of the graph file as str. The image references are read packed where the file
+    has them (``save_graph``)."""
+    if name == "image_refs" and "image_refs_packed" in f:
+        return tuple(f["image_refs_packed"][:].tobytes().decode("utf-8").split("\0")[:-1])
+    return tuple(s.decode() if isinstance(s, bytes) else s for s in f[name][:])
 
 
 def load_graph(store: Store):
@@ -161,11 +161,10 @@ def load_graph(store: Store):
     if not store.graph_path.exists():
         return None
     with open_checked(store.graph_path, "semantic graph", random_access=True) as f:
-        strings = {n: tuple(s.decode() if isinstance(s, bytes) else s for s in f[n][:])
-                   for n in ("wnids", "names", "captions")}
+        strings = {n: _strings(f, n) for n in ("wnids", "names", "captions", "image_refs")}
         graph = SemanticGraph(edges=f["edges"][:], node_ptr=f["node_ptr"][:],
                               node_images=f["node_images"][:], settings=f.attrs["settings"],
-                              sources=f.attrs.get("sources", ""), image_refs=_image_refs(f), **strings)
+                              sources=f.attrs.get("sources", ""), **strings)
         if graph.hash != f.attrs["hash"]:
             raise MllbenchError(f"semantic graph {store.graph_path} is corrupt (hash mismatch); delete it")
     return graph
