@@ -1,4 +1,6 @@
 """Pair rivals (issue 19): Eq. 5 read from a selection's own (image, node) pairs, exactly the dense argmax."""
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from mllbench.maths.mll import (block_head, canonical_cosines, concat_ranges, co
                                 tie_winners, top_nodes)
 from mllbench.pipeline.labeling import (RIVAL_LAYOUT, GraphLabels, LabelWriter, label_is_current, label_model,
                                        read_ranges)
+from mllbench.pipeline.directio import DirectReads, sector_runs
 from mllbench.pipeline.rowio import RowFile
 from mllbench.pipeline.session import Session
 from mllbench.plugins.selector_mll import selected_node_hits
@@ -375,3 +378,55 @@ def test_an_unreadable_graph_image_is_left_out_of_eq5(tmp_path, on_disk):
     expected = [(np.argmax(own[6 * v:6 * v + 6], 1) == v)[[i for i in range(6) if 6 * v + i != bad]].sum() for v in range(3)]
     assert correct.tolist() == expected
     labels.close()
+
+
+def read_bytes() -> int:
+    """Bytes this process has read from storage (Linux's /proc/self/io)."""
+    return int(dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())["read_bytes"])
+
+
+def test_sector_runs_by_hand():
+    # rows of 700 bytes at 0, 700 (shares sector 1 with row 0), 5000, 5632 (shares 5000's last sector)
+    offsets, lengths, run = sector_runs(np.array([0, 700, 5000, 5632]), 700)
+    assert offsets.tolist() == [0, 4608] and lengths.tolist() == [1536, 6656 - 4608] and run.tolist() == [0, 0, 1, 1]
+
+
+def test_rows_read_around_the_page_cache_equal_h5pys(tmp_path):
+    """Scattered rows read with O_DIRECT through kernel AIO: the same values as through the page cache and
+    h5py, and fewer bytes from storage. Where this machine offers neither, the page cache reads them."""
+    data = np.random.default_rng(2).standard_normal((20000, 768)).astype(np.float16)
+    path = tmp_path / "direct.h5"
+    with atomic_h5(path) as f:
+        f["odd"] = np.zeros(1001, np.uint8)  # the rows' dataset starts on no sector
+        f["rows"] = data
+    rows = np.unique(np.random.default_rng(3).integers(0, 20000, 500))
+    direct = DirectReads()
+    reader = RowFile(str(path), direct)
+    with h5py.File(path, "r") as f:
+        os.posix_fadvise(reader.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        before = read_bytes()
+        for pick in (rows, rows[:1], np.arange(100, 140), np.array([0, 19999])):
+            np.testing.assert_array_equal(reader.rows(f["rows"], pick), data[pick])
+        if direct.available and reader._direct_fd is not None:  # as on Linux x86_64 / aarch64 on ext4
+            assert reader._aio is not None and read_bytes() - before < len(rows) * 4096 * 0.6
+    reader.close()
+    direct.close()
+    assert not direct._made
+
+
+def test_rows_fall_back_to_the_page_cache_when_a_direct_read_is_refused(tmp_path):
+    data = np.arange(3000 * 8, dtype=np.float32).reshape(3000, 8)
+    path = tmp_path / "refused.h5"
+    with atomic_h5(path) as f:
+        f["rows"] = data
+    direct = DirectReads()
+    reader = RowFile(str(path), direct)
+    if reader._direct_fd is None:
+        pytest.skip("no O_DIRECT on this file system")
+    os.close(reader._direct_fd)
+    reader._direct_fd = os.open(path, os.O_WRONLY)  # a descriptor that reads nothing: every read refused
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(reader.rows(f["rows"], np.array([3, 7, 2999])), data[[3, 7, 2999]])
+    assert reader._aio is None  # the page cache reads this file from now on
+    reader.close()
+    direct.close()

@@ -15,6 +15,7 @@ import numpy as np
 from mllbench.core.types import MllbenchError
 from mllbench.maths.mll import (block_counts, block_head, canonical_cosines, concat_ranges, cosine, index_dtype,
                                 near_margin, rival_depth, tie_counts, tie_winners, tile_hits)
+from mllbench.pipeline.directio import DirectReads
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
@@ -74,6 +75,7 @@ class GraphLabels:
         self._rival_tiles: dict[str, tuple] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
+        self._direct = DirectReads()  # scattered rows read around the page cache (mllbench.pipeline.directio)
         self._opening = threading.RLock()  # labels are read by several threads (MLL's readers, prefetch)
         self._facts: dict[tuple[str, str], bool] = {}
         self._eligible = int((self.n_images > 0).sum())
@@ -346,7 +348,7 @@ class GraphLabels:
         """The label's file opened for reads beside h5py (mllbench.pipeline.rowio), once per label."""
         with self._opening:
             if model_id not in self._row_files:
-                self._row_files[model_id] = RowFile(data.file.filename)
+                self._row_files[model_id] = RowFile(data.file.filename, self._direct)
             return self._row_files[model_id]
 
     def _read(self, model_id: str, data: np.ndarray | h5py.Dataset, rows: np.ndarray) -> np.ndarray:
@@ -377,6 +379,7 @@ class GraphLabels:
         for rows in self._row_files.values():
             rows.close()
         self._row_files.clear()
+        self._direct.close()
         self._memory.clear()
         self._rival_tiles.clear()
         self._unreadable.clear()
