@@ -130,10 +130,10 @@ def aligned(nbytes: int) -> np.ndarray:
     return raw[-raw.ctypes.data % 4096:][:nbytes]
 
 
-def sector_runs(first: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(run offsets, run lengths, run of each range): the sectors holding ``size`` bytes at each of the
-    increasing file offsets ``first``, ranges sharing or touching a sector in one run."""
-    lo, hi = first // SECTOR * SECTOR, -(-(first + size) // SECTOR) * SECTOR
+def sector_runs(first: np.ndarray, size: int | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(run offsets, run lengths, run of each range): the sectors holding ``size`` bytes (one size, or one
+    each) at each of the increasing file offsets ``first``, ranges sharing or touching a sector in one run."""
+    lo, hi = first // SECTOR * SECTOR, -(-(first + np.maximum(size, 1)) // SECTOR) * SECTOR
     run = np.concatenate([[0], np.cumsum(lo[1:] > hi[:-1])]).astype(np.int64)
     starts = np.flatnonzero(np.diff(run, prepend=-1))
     return lo[starts], np.maximum.reduceat(hi, starts) - lo[starts], run

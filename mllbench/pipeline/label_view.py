@@ -227,7 +227,7 @@ class GraphLabels:
         while len(nodes):  # first each node's counts and first tiles, one run; then the next tile of open nodes
             node, size = selected[nodes], sizes[nodes]
             start, skip, tiles = self._round_reads(model_id, f, node, size, lo, hi)
-            raw, at = self._runs(model_id, f["rival_blocks"], start, skip + tiles)  # ``at``: each node's run in ``raw``
+            raw, at = self._runs(model_id, f["rival_blocks"], start, skip + tiles, direct=lo > 0)  # ``at``: in ``raw``
             if lo == 0:
                 counts = block_counts(raw, at, size)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
@@ -356,11 +356,12 @@ class GraphLabels:
         out = self._row_file(model_id, data).rows(data, rows) if isinstance(data, h5py.Dataset) else None
         return read_rows(data, rows) if out is None else out
 
-    def _runs(self, model_id: str, data: h5py.Dataset, starts: np.ndarray,
-              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _runs(self, model_id: str, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray,
+              direct: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(buffer, at): ``data``'s byte ranges, range i at ``buffer[at[i]:at[i] + lengths[i]]``; the file's
-        pages holding them where it has plain bytes (``RowFile.pages``: no call per range), else concatenated."""
-        found = self._row_file(model_id, data).pages(data, starts, lengths)
+        pages holding them where it has plain bytes (``RowFile.pages``: no call per range; ``direct``: a
+        later round's, not asked for ahead, its sectors instead), else concatenated."""
+        found = self._row_file(model_id, data).pages(data, starts, lengths, direct)
         if found is not None:
             return found
         lengths = np.asarray(lengths, np.int64)

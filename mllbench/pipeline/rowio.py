@@ -79,17 +79,28 @@ class RowFile:
             return None
         keep = np.asarray(lengths, np.int64) > 0
         starts, lengths = np.asarray(starts, np.int64)[keep], np.asarray(lengths, np.int64)[keep]
-        return self._gather(data, int(layout[0][0]) + starts * _row_bytes(data), lengths)
+        size = _row_bytes(data)
+        first = int(layout[0][0]) + starts * size
+        found = self._direct(first, lengths * size)
+        if found is None:
+            return self._gather(data, first, lengths)
+        buf, at = found
+        return buf[concat_ranges(at, lengths * size)].view(data.dtype).reshape((-1,) + data.shape[1:])
 
-    def pages(self, data: h5py.Dataset, starts: np.ndarray,
-              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def pages(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray,
+              direct: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
         """The file pages holding ``data``'s byte ranges (s, n) of a contiguous 1-D uint8 dataset, sorted by
         ``starts``, and where each range starts in them: (pages, at), ``pages[at[i]:at[i] + n[i]]`` is range i;
         None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
-        each of thousands of nodes, a page each; asked of the disk at once, then copied from a mapping of
-        the file in one numpy step, it costs no call per node but the request (a pread each cost ~3 us)."""
+        each of thousands of nodes, a page each; asked of the disk at once (and ahead, :meth:`advise`),
+        then copied from a mapping of the file in one numpy step, it costs no call per node but the
+        request (a pread each cost ~3 us). ``direct``: ranges not asked for ahead are read around the
+        page cache where it can (:meth:`_direct`), in sectors (the buffer then holds those)."""
         found = self._byte_pages(data, starts, lengths)
-        return None if found is None else self._copy(*found)
+        if found is None:
+            return None
+        got = self._direct(found[2], np.asarray(lengths, np.int64)) if direct else None
+        return self._copy(*found) if got is None else got
 
     def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
         """Ask the disk for the pages :meth:`pages` would read, reading nothing (``POSIX_FADV_WILLNEED``):
@@ -130,9 +141,9 @@ class RowFile:
             del table  # the mapping closes only once no array views it
         return out, (np.cumsum(count) - count) * PAGE + first % PAGE
 
-    def _direct(self, first: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(buffer, at): the ``size`` bytes at each of the increasing file offsets ``first`` are
-        ``buffer[at[i]:at[i] + size]``, read around the page cache (``mllbench.pipeline.directio``): only
+    def _direct(self, first: np.ndarray, size: int | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(buffer, at): the ``size`` bytes (one size, or one each) at each of the increasing file offsets
+        ``first`` are ``buffer[at[i]:at[i] + size]``, read around the page cache (``mllbench.pipeline.directio``): only
         the 512-byte sectors holding them, a row of d = 768 float16 in 1.5 kB, not the 4 kB pages the page
         cache reads (a 10-class selection's ~580 scattered rows a label: 0.9 MB, not 2.4 MB). None where
         the file cannot be read so, or ``first`` goes back (a chunked dataset's chunks may lie in any
