@@ -73,6 +73,7 @@ class GraphLabels:
         self._files: dict[str, h5py.File] = {}
         self._memory: dict[str, tuple] = {}
         self._rival_tiles: dict[str, tuple] = {}
+        self._rival_datasets: dict[str, h5py.Dataset] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
         self._direct = DirectReads()  # scattered rows read around the page cache (mllbench.pipeline.directio)
@@ -227,7 +228,7 @@ class GraphLabels:
         while len(nodes):  # first each node's counts and first tiles, one run; then the next tile of open nodes
             node, size = selected[nodes], sizes[nodes]
             start, skip, tiles = self._round_reads(model_id, f, node, size, lo, hi)
-            raw, at = self._runs(model_id, f["rival_blocks"], start, skip + tiles, direct=lo > 0)  # ``at``: in ``raw``
+            raw, at = self._runs(model_id, self._rival_data(model_id, f), start, skip + tiles)  # ``at``: in ``raw``
             if lo == 0:
                 counts = block_counts(raw, at, size)
             pairs = concat_ranges(first_pair[nodes], size)  # the read nodes' pairs, some decided already
@@ -249,15 +250,20 @@ class GraphLabels:
     def prefetch(self, model_id: str, selected: np.ndarray) -> None:
         """Ask the disk for the first read :meth:`decided_hits` will make of ``selected`` (a hint: nothing is
         read here). MLL asks for the next labels' while its readers score the current ones, so the disk,
-        not the readers, waits: a 1,000-class selection's first reads are ~2,100 pages a label."""
+        not the readers, waits: a 1,000-class selection's first reads are ~2,100 pages a label. Where the
+        label is read around the page cache (``RowFile.direct``) its file is only opened: asking would
+        read those pages twice."""
         f = self._label(model_id)
         if self._small(f) or not self._current_rivals(f):
+            return
+        data = self._rival_data(model_id, f)
+        if self._row_file(model_id, data).direct:
             return
         selected = np.asarray(selected, np.int64)
         bounds = self._tiles(model_id, f)[0]
         start, skip, tiles = self._round_reads(model_id, f, selected, self.n_images[selected], 0,
                                                self._first_tiles(bounds, len(selected)))
-        self._row_file(model_id, f["rival_blocks"]).advise(f["rival_blocks"], start, skip + tiles)
+        self._row_file(model_id, data).advise(data, start, skip + tiles)
 
     def _round_reads(self, model_id: str, f: h5py.File, node: np.ndarray, size: np.ndarray, lo: int,
                      hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,7 +299,8 @@ class GraphLabels:
         before = before[np.searchsorted(pairs, tied)] - before[np.searchsorted(pairs, first_pair[nodes])][where]
         node = selected[at_node]
         start = block_at[node] + block_head(sizes[at_node], item) + sizes[at_node] * held[node] * item
-        values = self._ranges(model_id, f["rival_blocks"], start + 4 * before, 4 * per_pair[tied]).view("<f4")
+        values = self._ranges(model_id, self._rival_data(model_id, f), start + 4 * before,
+                              4 * per_pair[tied]).view("<f4")
         pairs, nodes, ranks = (np.concatenate(part) for part in zip(*found)) if found else (np.zeros(0, np.int64),) * 3
         keep = np.isin(pairs, tied)
         pairs, nodes, ranks = pairs[keep], nodes[keep], ranks[keep]
@@ -319,6 +326,13 @@ class GraphLabels:
                 self._rival_tiles[model_id] = (np.asarray(f.attrs["rival_tiles"], np.int64), f["rival_block_at"][:],
                                                f["rival_ranks"][:].astype(np.int64), dtype.itemsize, dtype)
             return self._rival_tiles[model_id]
+
+    def _rival_data(self, model_id: str, f: h5py.File) -> h5py.Dataset:
+        """The label's ``rival_blocks`` dataset, looked up once (each lookup in HDF5 costs ~0.1 ms)."""
+        with self._opening:
+            if model_id not in self._rival_datasets:
+                self._rival_datasets[model_id] = f["rival_blocks"]
+            return self._rival_datasets[model_id]
 
     def _arrays(self, model_id: str, f: h5py.File) -> tuple:
         """The label's caption and image embeddings: in memory when they are small (HDF5 fancy
@@ -356,12 +370,12 @@ class GraphLabels:
         out = self._row_file(model_id, data).rows(data, rows) if isinstance(data, h5py.Dataset) else None
         return read_rows(data, rows) if out is None else out
 
-    def _runs(self, model_id: str, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray,
-              direct: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _runs(self, model_id: str, data: h5py.Dataset, starts: np.ndarray,
+              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(buffer, at): ``data``'s byte ranges, range i at ``buffer[at[i]:at[i] + lengths[i]]``; the file's
-        pages holding them where it has plain bytes (``RowFile.pages``: no call per range; ``direct``: a
-        later round's, not asked for ahead, its sectors instead), else concatenated."""
-        found = self._row_file(model_id, data).pages(data, starts, lengths, direct)
+        sectors or pages holding them where it has plain bytes (``RowFile.pages``: no call per range), else
+        concatenated."""
+        found = self._row_file(model_id, data).pages(data, starts, lengths)
         if found is not None:
             return found
         lengths = np.asarray(lengths, np.int64)
@@ -383,5 +397,6 @@ class GraphLabels:
         self._direct.close()
         self._memory.clear()
         self._rival_tiles.clear()
+        self._rival_datasets.clear()
         self._unreadable.clear()
         self._facts.clear()

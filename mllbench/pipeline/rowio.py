@@ -87,19 +87,18 @@ class RowFile:
         buf, at = found
         return buf[concat_ranges(at, lengths * size)].view(data.dtype).reshape((-1,) + data.shape[1:])
 
-    def pages(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray,
-              direct: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
-        """The file pages holding ``data``'s byte ranges (s, n) of a contiguous 1-D uint8 dataset, sorted by
-        ``starts``, and where each range starts in them: (pages, at), ``pages[at[i]:at[i] + n[i]]`` is range i;
-        None when the dataset is not plain bytes. Why pages: a selection's first read is a few kB from
-        each of thousands of nodes, a page each; asked of the disk at once (and ahead, :meth:`advise`),
-        then copied from a mapping of the file in one numpy step, it costs no call per node but the
-        request (a pread each cost ~3 us). ``direct``: ranges not asked for ahead are read around the
-        page cache where it can (:meth:`_direct`), in sectors (the buffer then holds those)."""
+    def pages(self, data: h5py.Dataset, starts: np.ndarray,
+              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``data``'s byte ranges (s, n) of a contiguous 1-D uint8 dataset, sorted by ``starts``, in a buffer
+        of the file's sectors (:meth:`_direct`) or, where the file cannot be read so, of its pages, and where
+        each range starts in it: (buffer, at), ``buffer[at[i]:at[i] + n[i]]`` is range i; None when the
+        dataset is not plain bytes. Why: a selection's first read is a few kB from each of thousands of
+        nodes; asked of the disk at once, it costs no call per node (a pread each cost ~3 us). The pages
+        are asked for ahead (:meth:`advise`), then copied from a mapping of the file in one numpy step."""
         found = self._byte_pages(data, starts, lengths)
         if found is None:
             return None
-        got = self._direct(found[2], np.asarray(lengths, np.int64)) if direct else None
+        got = self._direct(found[2], np.asarray(lengths, np.int64))
         return self._copy(*found) if got is None else got
 
     def advise(self, data: h5py.Dataset, starts: np.ndarray, lengths: np.ndarray) -> None:
@@ -108,6 +107,11 @@ class RowFile:
         found = self._byte_pages(data, starts, lengths)
         if found is not None:
             self._ask(found[0] * PAGE, found[1] * PAGE)
+
+    @property
+    def direct(self) -> bool:
+        """Whether this file's ranges are read around the page cache (:meth:`_direct`)."""
+        return self._direct_fd is not None and self._aio is not None
 
     def _byte_pages(self, data: h5py.Dataset, starts: np.ndarray,
                     lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -148,7 +152,7 @@ class RowFile:
         cache reads (a 10-class selection's ~580 scattered rows a label: 0.9 MB, not 2.4 MB). None where
         the file cannot be read so, or ``first`` goes back (a chunked dataset's chunks may lie in any
         order): the page cache reads them."""
-        if self._direct_fd is None or self._aio is None or not len(first) or (np.diff(first) <= 0).any():
+        if not self.direct or not len(first) or (np.diff(first) <= 0).any():
             return None
         offsets, lengths, run = sector_runs(first, size)
         buf = aligned(int(lengths.sum()))
