@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Sequence
 
+from threadpoolctl import threadpool_limits
+
 from mllbench.contract import (class_precision, cosine, hookimpl, l2_normalize, LabelView, Option,
                                precision_from_hits, reuse_metric, SelectionContext, Selector, TaskInfo,
                                transfer_matrix)
@@ -88,7 +90,11 @@ class MLL(Selector):
                 ahead.submit(ctx.labels.prefetch, ids[at + AHEAD], selected)
             return selected_node_hits(ctx.labels, ids[at], selected, pairs)
 
-        with ThreadPoolExecutor(1) as ahead, ThreadPoolExecutor(READERS) as pool:
+        # one BLAS thread a reader: their products are small (~580 x 768 x 47 at 10 classes), and BLAS's
+        # own threads would spin between them on the cores the other readers need (measured: 10 classes x
+        # 49 models cost ~17 ms a label, not ~21)
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as ahead, \
+                ThreadPoolExecutor(READERS) as pool:
             for model_id in ids[:AHEAD]:
                 ahead.submit(ctx.labels.prefetch, model_id, selected)
             evidence = list(pool.map(score, range(len(ids))))
