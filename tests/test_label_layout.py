@@ -396,9 +396,11 @@ def test_rows_read_around_the_page_cache_equal_h5pys(tmp_path):
     h5py, and fewer bytes from storage. Where this machine offers neither, the page cache reads them."""
     data = np.random.default_rng(2).standard_normal((20000, 768)).astype(np.float16)
     path = tmp_path / "direct.h5"
+    flat = np.random.default_rng(4).integers(0, 255, 300000, dtype=np.uint8)
     with atomic_h5(path) as f:
         f["odd"] = np.zeros(1001, np.uint8)  # the rows' dataset starts on no sector
         f["rows"] = data
+        f["flat"] = flat  # bytes, as pair rivals are
     rows = np.unique(np.random.default_rng(3).integers(0, 20000, 500))
     direct = DirectReads()
     reader = RowFile(str(path), direct)
@@ -409,6 +411,14 @@ def test_rows_read_around_the_page_cache_equal_h5pys(tmp_path):
             np.testing.assert_array_equal(reader.rows(f["rows"], pick), data[pick])
         if direct.available and reader._direct_fd is not None:  # as on Linux x86_64 / aarch64 on ext4
             assert reader._aio is not None and read_bytes() - before < len(rows) * 4096 * 0.6
+        spread = np.arange(0, 20000, 6)  # 3,334 reads: more than one batch of requests (directio.BATCH)
+        np.testing.assert_array_equal(reader.rows(f["rows"], spread), data[spread])
+        starts, lengths = np.array([0, 5, 600, 4096, 9000, 299990]), np.array([3, 700, 0, 5000, 1, 10])
+        np.testing.assert_array_equal(reader.ranges(f["rows"], starts[:3] * 3, lengths[:3]),
+                                      data[concat_ranges(starts[:3] * 3, lengths[:3])])
+        buf, at = reader.pages(f["flat"], starts[:-1], lengths[:-1])  # the file's last page: not mapped
+        for s, n, a in zip(starts[:-1], lengths[:-1], at):
+            np.testing.assert_array_equal(buf[a:a + n], flat[s:s + n])
     reader.close()
     direct.close()
     assert not direct._made

@@ -15,7 +15,8 @@ case for pair rivals). The node captions are embedded once when written (the hub
 warm state); a task's class captions are new to each run.
 
 What is measured, each selection in a fresh subprocess with the registry's files
-evicted from the page cache (``posix_fadvise DONTNEED``, so reads come from disk):
+evicted from the page cache (``posix_fadvise DONTNEED``, so reads come from disk),
+``--repeat`` times a point (the median run is reported, with the range of its times):
 wall time of ``Hub.select`` (``mllbench select --classes``' code path: graph load,
 label checks, Eqs. 5-7) and, apart, of embedding the class captions with the
 ``hashing`` embedder (which loads the text cache: 2,048-d float32 vectors, 5x MiniLM's);
@@ -330,7 +331,10 @@ def run_kind(args: argparse.Namespace, kind: str, scale: Scale, sigma: float, lo
             point = next((p for p in done if (p["kind"], p["nodes"], p["models"], p["classes"])
                           == (kind, scale.nodes, n_models, n_classes)), None)
             if point is None:
-                point = {"kind": kind, "nodes": scale.nodes, **measure(root, n_models, n_classes, args.seed)}
+                runs = sorted((measure(root, n_models, n_classes, args.seed) for _ in range(args.repeat)),
+                              key=lambda r: r["select_s"])
+                point = {"kind": kind, "nodes": scale.nodes, **runs[len(runs) // 2],
+                         "select_s_runs": [r["select_s"] for r in runs]}
                 with log.open("a") as fh:
                     fh.write(json.dumps(point) + "\n")
             print(json.dumps(point), file=sys.stderr)
@@ -343,7 +347,8 @@ def run_kind(args: argparse.Namespace, kind: str, scale: Scale, sigma: float, lo
 def table(points: list[dict], per_image: float, images_per_class: int) -> None:
     """The markdown table: measured rows, then 200 and 1,000 models fitted (``~``). Bytes: read from
     storage by ``Hub.select`` itself, and by the whole process (which first loads the text cache)."""
-    print("| labels | models | classes | select wall (s) | class-caption embedding (s) | read by select (GB) "
+    print("| labels | models | classes | select wall (s): median (range) | class-caption embedding (s) "
+          "| read by select (GB) "
           "| read by the process (GB) | peak RSS (GB) | load average | brute force, estimated (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     groups: dict[tuple, list[dict]] = {}
@@ -356,7 +361,10 @@ def table(points: list[dict], per_image: float, images_per_class: int) -> None:
             value = {k: exact[k] if exact else fit(pts, k, models)
                      for k in ("select_s", "read_bytes", "select_read_bytes")}
             load = f"{exact['load']:.1f}" if exact else "fitted"
-            print(f"| {kind} | {models} | {n_classes} | {mark}{value['select_s']:.2f} | {pts[0]['embed_s']:.2f} "
+            runs = exact.get("select_s_runs", [exact["select_s"]]) if exact else []
+            spread = f" ({min(runs):.2f}-{max(runs):.2f})" if len(runs) > 1 else ""
+            print(f"| {kind} | {models} | {n_classes} | {mark}{value['select_s']:.2f}{spread} "
+                  f"| {pts[0]['embed_s']:.2f} "
                   f"| {mark}{value['select_read_bytes'] / 1e9:.3f} | {mark}{value['read_bytes'] / 1e9:.3f} "
                   f"| {max(p['peak_bytes'] for p in pts) / 1e9:.2f} | {load} "
                   f"| ~{per_image * n_classes * images_per_class * models:.0f} |")
@@ -378,6 +386,9 @@ def main() -> None:
     ap.add_argument("--written", type=int, default=1, help="labels computed (the rest are copies of them)")
     ap.add_argument("--fit-models", type=int, default=10, help="a second model count measured, for the fit")
     ap.add_argument("--task-images-per-class", type=int, default=75, help="brute force: labelled images per class")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="selections per point, each cold in a fresh process: the table shows the median run "
+                         "and the range (this machine's CPUs are shared, and times vary run to run)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     counts = tuple(sorted({min(args.fit_models, args.models), args.models}))

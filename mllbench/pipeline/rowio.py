@@ -4,9 +4,11 @@ Why: a selection's undecided pairs need a few thousand image rows spread over a
 label of ~0.5-1 GB. Through h5py each row is a call (~50 us) and a read that the
 kernel widens by readahead (and HDF5 by its sieve buffer): the scattered rows of a
 10-class task read nearly whole labels. Here each row's bytes are located once
-(the dataset's chunk offsets), all of them are asked of the disk at once
-(``POSIX_FADV_WILLNEED``: the device serves them in parallel), readahead is off for
-this descriptor (``POSIX_FADV_RANDOM``), and adjacent rows are read in one ``pread``.
+(the dataset's chunk offsets) and all of them are asked of the disk at once: around
+the page cache where the system allows (``O_DIRECT`` and kernel AIO,
+``mllbench.pipeline.directio``: only their 512-byte sectors), else through it
+(``POSIX_FADV_WILLNEED``: the device serves them in parallel; readahead off for this
+descriptor, ``POSIX_FADV_RANDOM``; adjacent rows read in one ``pread``).
 Only uncompressed datasets (contiguous or chunked), as labels are written, qualify.
 """
 from __future__ import annotations
