@@ -15,6 +15,7 @@ read through the page cache instead.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import threading
@@ -31,8 +32,10 @@ EVENT = np.dtype([("data", "<u8"), ("obj", "<u8"), ("res", "<i8"), ("res2", "<i8
 
 
 class DirectReads:
-    """Kernel AIO contexts, one per thread reading at a time (taken from a pool, returned after each
-    call: setting one up or destroying one costs milliseconds); :meth:`close` destroys them."""
+    """Kernel AIO contexts, one per thread reading at a time, taken from a pool and returned after each
+    call. A context reserves ``BATCH`` of the system's ``aio-max-nr`` (65,536 by default), and destroying
+    one waits ~36 ms for the kernel: the process shares one pool (:func:`direct_reads`), which the kernel
+    frees at exit at no cost; :meth:`close` destroys a pool's contexts at once."""
 
     def __init__(self) -> None:
         self._calls = SYSCALLS.get(platform.machine()) if os.name == "posix" else None
@@ -42,6 +45,7 @@ class DirectReads:
         self._free: list[ctypes.c_ulong] = []
         self._made: list[ctypes.c_ulong] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     @property
     def available(self) -> bool:
@@ -86,7 +90,7 @@ class DirectReads:
         while done < sent:  # wait for what was sent even when not all was: its buffers must not be freed under it
             got = self._libc.syscall(getevents, ctx, ctypes.c_long(sent - done), ctypes.c_long(sent - done),
                                      ctypes.c_void_p(events.ctypes.data + EVENT.itemsize * done), None)
-            if got < 0 and ctypes.get_errno() == 4:  # EINTR: a signal; wait on
+            if got < 0 and ctypes.get_errno() == errno.EINTR:  # a signal: wait on
                 continue
             if got <= 0:
                 raise OSError(ctypes.get_errno(), "io_getevents failed")
@@ -96,14 +100,17 @@ class DirectReads:
     def _context(self) -> ctypes.c_ulong | None:
         """A free context, set up if none is; None where AIO is not to be had."""
         with self._lock:
+            if os.getpid() != self._pid:  # a forked child: its parent's contexts are not its own
+                self._free, self._made, self._pid = [], [], os.getpid()
             if self._free:
                 return self._free.pop()
             if self._libc is None:
                 return None
             ctx = ctypes.c_ulong(0)
             if self._libc.syscall(self._calls[0], ctypes.c_long(BATCH), ctypes.byref(ctx)) != 0:
-                self._libc = None  # ENOSYS, EPERM (a sandbox), EAGAIN (aio-max-nr reached): the page cache reads
-                return None
+                if ctypes.get_errno() != errno.EAGAIN:  # ENOSYS, EPERM (a sandbox): none here, from now on
+                    self._libc = None
+                return None  # EAGAIN: the system's aio-max-nr is taken for now; the page cache reads this one
             self._made.append(ctx)
             return ctx
 
@@ -114,6 +121,18 @@ class DirectReads:
                     self._libc.syscall(self._calls[1], ctx)
             self._made.clear()
             self._free.clear()
+
+
+_SHARED: list[DirectReads] = []  # the process's pool (direct_reads)
+_SHARED_LOCK = threading.Lock()
+
+
+def direct_reads() -> DirectReads:
+    """The process's pool of AIO contexts (made on first use)."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(DirectReads())
+        return _SHARED[0]
 
 
 def open_direct(path: str) -> int | None:

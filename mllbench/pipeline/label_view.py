@@ -15,7 +15,7 @@ import numpy as np
 from mllbench.core.types import MllbenchError
 from mllbench.maths.mll import (block_counts, block_head, canonical_cosines, concat_ranges, cosine, index_dtype,
                                 near_margin, rival_depth, tie_counts, tie_winners, tile_hits)
-from mllbench.pipeline.directio import DirectReads
+from mllbench.pipeline.directio import direct_reads
 from mllbench.pipeline.rowio import RowFile
 from mllbench.registry.store import Store, open_checked
 from mllbench.semantic.graph import SemanticGraph
@@ -76,7 +76,7 @@ class GraphLabels:
         self._rival_datasets: dict[str, h5py.Dataset] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
-        self._direct = DirectReads()  # scattered rows read around the page cache (mllbench.pipeline.directio)
+        self._direct = direct_reads()  # reads around the page cache (mllbench.pipeline.directio), the process's
         self._opening = threading.RLock()  # labels are read by several threads (MLL's readers, prefetch)
         self._facts: dict[tuple[str, str], bool] = {}
         self._eligible = int((self.n_images > 0).sum())
@@ -394,7 +394,6 @@ class GraphLabels:
         for rows in self._row_files.values():
             rows.close()
         self._row_files.clear()
-        self._direct.close()
         self._memory.clear()
         self._rival_tiles.clear()
         self._rival_datasets.clear()
