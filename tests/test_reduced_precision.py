@@ -78,6 +78,7 @@ def test_coca_encodes_in_fp16(tmp_path):
 
 def test_a_hugging_face_text_tower_encodes_in_fp16():
     """An embedded hub model: its text tower is the packaged MiniLM (a Hugging Face tower)."""
+    pytest.importorskip("safetensors")  # the torch extra's: the core's Pythons have none
     from mllbench.plugins.openclip_assets import materialize_local_dir
 
     path = materialize_local_dir(harness.embedded_dir() / "hub" / "vit-t-google")
@@ -96,7 +97,7 @@ def test_fp16_is_fingerprinted_with_its_autocast():
 def test_a_local_dir_checkpoint_gets_its_own_preprocessing(tmp_path):
     """A rehearsal checkpoint carries its tag's preprocess_cfg (mean/std, resize mode,
     interpolation); the provider's transform applies it, as a real tag's would."""
-    from torchvision import transforms as T
+    T = pytest.importorskip("torchvision.transforms")  # the torch extra's: the core's Pythons have none
 
     from mllbench.plugins.openclip_provider import load_open_clip
 
