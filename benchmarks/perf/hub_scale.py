@@ -16,7 +16,8 @@ warm state); a task's class captions are new to each run.
 
 What is measured, each selection in a fresh subprocess with the registry's files
 evicted from the page cache (``posix_fadvise DONTNEED``, so reads come from disk),
-``--repeat`` times a point (the median run is reported, with the range of its times):
+``--repeat`` times a point, the model counts of a class count in turn (the median run
+is reported, with the range of its times):
 wall time of ``Hub.select`` (``mllbench select --classes``' code path: graph load,
 label checks, Eqs. 5-7) and, apart, of embedding the class captions with the
 ``hashing`` embedder (which loads the text cache: 2,048-d float32 vectors, 5x MiniLM's);
@@ -327,18 +328,22 @@ def run_kind(args: argparse.Namespace, kind: str, scale: Scale, sigma: float, lo
     print(f"{kind}: {json.dumps(stats)}", file=sys.stderr)
     points = []
     for n_classes, counts in scale.measure.items():
+        found = {n: next((p for p in done if (p["kind"], p["nodes"], p["models"], p["classes"])
+                          == (kind, scale.nodes, n, n_classes)), None) for n in counts}
+        todo = [n for n in counts if found[n] is None]
+        runs: dict[int, list[dict]] = {n: [] for n in todo}
+        for _ in range(args.repeat):  # the model counts in turn: the fit's points share the CPU's speed of the moment
+            for n_models in todo:
+                runs[n_models].append(measure(root, n_models, n_classes, args.seed))
+        for n_models in todo:
+            ordered = sorted(runs[n_models], key=lambda r: r["select_s"])
+            found[n_models] = {"kind": kind, "nodes": scale.nodes, **ordered[len(ordered) // 2],
+                               "select_s_runs": [r["select_s"] for r in ordered]}
+            with log.open("a") as fh:
+                fh.write(json.dumps(found[n_models]) + "\n")
         for n_models in counts:
-            point = next((p for p in done if (p["kind"], p["nodes"], p["models"], p["classes"])
-                          == (kind, scale.nodes, n_models, n_classes)), None)
-            if point is None:
-                runs = sorted((measure(root, n_models, n_classes, args.seed) for _ in range(args.repeat)),
-                              key=lambda r: r["select_s"])
-                point = {"kind": kind, "nodes": scale.nodes, **runs[len(runs) // 2],
-                         "select_s_runs": [r["select_s"] for r in runs]}
-                with log.open("a") as fh:
-                    fh.write(json.dumps(point) + "\n")
-            print(json.dumps(point), file=sys.stderr)
-            points.append(point)
+            print(json.dumps(found[n_models]), file=sys.stderr)
+            points.append(found[n_models])
     if not args.keep:
         shutil.rmtree(root)
     return points, stats
