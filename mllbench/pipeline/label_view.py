@@ -76,7 +76,7 @@ class GraphLabels:
         self._rival_datasets: dict[str, h5py.Dataset] = {}
         self._unreadable: dict[str, np.ndarray] = {}
         self._row_files: dict[str, RowFile] = {}
-        self._direct = direct_reads()  # reads around the page cache (mllbench.pipeline.directio), the process's
+        self._direct = direct_reads()  # the process's pool of reads around the page cache (directio)
         self._opening = threading.RLock()  # labels are read by several threads (MLL's readers, prefetch)
         self._facts: dict[tuple[str, str], bool] = {}
         self._eligible = int((self.n_images > 0).sum())
