@@ -10,6 +10,7 @@ import numpy as np
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from itertools import repeat
 from typing import Sequence
 
 from threadpoolctl import threadpool_limits
@@ -24,6 +25,7 @@ READERS = 8  # labels read and scored at once: each waits on the disk (kernel AI
 # kernel scored a label: near-ties are settled by tie_winners
 AHEAD = 8  # labels opened ahead of their scoring, their first reads asked of the disk where they go through the
 # page cache (LabelView.prefetch)
+NO_NODES = np.zeros(0, np.int64)  # a prefetch of no nodes opens the label only
 
 
 def class_caption_embeddings(ctx: SelectionContext) -> np.ndarray:
@@ -67,7 +69,9 @@ class MLL(Selector):
     )
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
-        return self._scores(ctx, *self._match(ctx, *self._embeddings(ctx)))[0]
+        with ThreadPoolExecutor(1) as opener:  # each label opened while the classes are matched to nodes
+            opener.map(ctx.labels.prefetch, [model.id for model in ctx.models], repeat(NO_NODES))
+            return self._scores(ctx, *self._match(ctx, *self._embeddings(ctx)))[0]
 
     @staticmethod
     def _embeddings(ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:

@@ -251,13 +251,14 @@ class GraphLabels:
         """Ask the disk for the first read :meth:`decided_hits` will make of ``selected`` (a hint: nothing is
         read here). MLL asks for the next labels' while its readers score the current ones, so the disk,
         not the readers, waits: a 1,000-class selection's first reads are ~2,100 pages a label. Where the
-        label is read around the page cache (``RowFile.direct``) its file is only opened: asking would
-        read those pages twice."""
+        label is read around the page cache (``RowFile.direct``), or ``selected`` is empty, its file is only
+        opened (MLL opens every label so while it matches classes to nodes): asking would read those pages
+        twice."""
         f = self._label(model_id)
         if self._small(f) or not self._current_rivals(f):
             return
         data = self._rival_data(model_id, f)
-        if self._row_file(model_id, data).direct:
+        if self._row_file(model_id, data).direct or not len(selected):
             return
         selected = np.asarray(selected, np.int64)
         bounds = self._tiles(model_id, f)[0]
