@@ -9,8 +9,8 @@ asks for all of them at once and waits once: measured on 49 cold labels, ~75k ro
 thread, ~94k from 8, as fast as the page cache's ``POSIX_FADV_WILLNEED`` and a third of its bytes.
 
 Where the kernel or the file system offers none of it (not Linux, an architecture not listed,
-AIO disabled, a file system without ``O_DIRECT``), :func:`direct_reads` gives None and callers
-read through the page cache instead.
+AIO disabled, a file system without ``O_DIRECT``), the pool is not ``available`` or a read returns
+False, and callers read through the page cache instead (``RowFile``).
 """
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ class DirectReads:
     def read(self, fd: int, offsets: np.ndarray, lengths: np.ndarray, buffer: np.ndarray) -> bool:
         """Read ``lengths[i]`` bytes at file offset ``offsets[i]`` of ``fd`` (opened with ``O_DIRECT``)
         into ``buffer`` one after another (all aligned to ``SECTOR``; ``buffer`` from :func:`aligned`).
-        False where it could not: no AIO here (from now on), or a read refused or short."""
+        False where it could not: no AIO context (none here, or the system's ``aio-max-nr`` taken), or a
+        read refused or short."""
         ctx = self._context()
         if ctx is None:
             return False
@@ -110,7 +111,7 @@ class DirectReads:
             if self._libc.syscall(self._calls[0], ctypes.c_long(BATCH), ctypes.byref(ctx)) != 0:
                 if ctypes.get_errno() != errno.EAGAIN:  # ENOSYS, EPERM (a sandbox): none here, from now on
                     self._libc = None
-                return None  # EAGAIN: the system's aio-max-nr is taken for now; the page cache reads this one
+                return None  # EAGAIN: the system's aio-max-nr is taken for now; AIO stays on for other reads
             self._made.append(ctx)
             return ctx
 

@@ -56,7 +56,8 @@ class RowFile:
 
     def rows(self, data: h5py.Dataset, rows: np.ndarray) -> np.ndarray | None:
         """``data[rows]`` for sorted unique ``rows`` of a 2-D dataset; None when it is not plain bytes.
-        A contiguous dataset's rows are copied from the file pages holding them (:meth:`pages`)."""
+        The rows are read in their sectors (:meth:`_direct`) where the file allows; else a contiguous
+        dataset's are copied from the file pages holding them (:meth:`_copy`), a chunked one's read in runs."""
         layout = self._layout(data)
         if layout is None or data.ndim != 2:
             return None
@@ -159,7 +160,8 @@ class RowFile:
         offsets, lengths, run = sector_runs(first, size)
         buf = aligned(int(lengths.sum()))
         if not self._aio.read(self._direct_fd, offsets, lengths, buf):
-            self._aio = None  # refused (sectors larger than 512 bytes?): the page cache reads this file from now on
+            self._aio = None  # refused (sectors larger than 512 bytes?) or no AIO context: the page cache reads
+            # this file from now on
             return None
         return buf, (np.cumsum(lengths) - lengths)[run] + first - offsets[run]
 
